@@ -1,11 +1,10 @@
 """HTTP Digest authentication for SIP, client side and shared parsing.
 
 RFC 3261 §22.4 adopts HTTP Digest (RFC 2617) for SIP; RFC 8760 brings in the SHA-2
-algorithms of RFC 7616 and requires "qop" support.  This module parses challenges
-(WWW-Authenticate / Proxy-Authenticate) and credentials (Authorization /
-Proxy-Authorization), computes digests and answers challenges with ``DigestClient``.
-The server side (issuing challenges, verifying credentials, nonce bookkeeping) is
-in ``sipwright.sip.digest_server``.
+algorithms of RFC 7616 and requires "qop" support.  This module holds the auth-param
+grammar, parses challenges (WWW-Authenticate / Proxy-Authenticate), computes digests
+and answers challenges with ``DigestClient``.  The server side (credentials parsing,
+issuing challenges, verification, nonce bookkeeping) is ``sipwright.sip.digest_server``.
 
 Errors: text that does not follow the grammar raises ``ParseError`` (status 400).
 A challenge that parses but that we cannot answer (unknown algorithm, no acceptable
@@ -53,7 +52,7 @@ class UnsupportedChallenge(ParseError):
 
 
 # ---------------------------------------------------------------------------
-# Algorithms (RFC 7616 §3.2, §6.1; RFC 8760 §2.1)
+# Algorithms (RFC 7616 §3.3 "algorithm", §6.1; RFC 8760 §2.1)
 # ---------------------------------------------------------------------------
 
 
@@ -82,12 +81,19 @@ def _hash_available(name: str) -> bool:
     return True
 
 
-_ALGORITHMS: dict[str, _Algorithm] = {}
-for _base, _hash_name in (("MD5", "md5"), ("SHA-256", "sha256"), ("SHA-512-256", "sha512_256")):
-    if _hash_available(_hash_name):
-        for _sess in (False, True):
-            _alg = _Algorithm(_base + ("-sess" if _sess else ""), _hash_name, _sess)
-            _ALGORITHMS[_alg.name.upper()] = _alg
+def _algorithm_table() -> dict[str, _Algorithm]:
+    table = {}
+    for base, hash_name in (("MD5", "md5"), ("SHA-256", "sha256"), ("SHA-512-256", "sha512_256")):
+        if _hash_available(hash_name):
+            for alg in (
+                _Algorithm(base, hash_name, False),
+                _Algorithm(base + "-sess", hash_name, True),
+            ):
+                table[alg.name.upper()] = alg
+    return table
+
+
+_ALGORITHMS = _algorithm_table()  # keyed by upper-case name
 
 SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(a.name for a in _ALGORITHMS.values())
 """Canonical names of the algorithms this Python can compute, MD5 first."""
@@ -157,7 +163,7 @@ class _Scanner:
 
     def quoted_string(self) -> str:
         """quoted-string = DQUOTE *(qdtext / quoted-pair) DQUOTE, returned unquoted."""
-        text, out = self.text, []
+        text, out = self.text, list[str]()
         self.pos += 1  # opening DQUOTE
         while self.pos < len(text):
             c = text[self.pos]
@@ -259,7 +265,7 @@ def _parse_params(sc: _Scanner) -> dict[str, str]:
             value = sc.run(_TOKEN)
             if not value:
                 raise sc.error(f"expected a token or quoted-string value for {name!r}")
-        key = name.lower()  # parameter names are case-insensitive (RFC 2617 §1.2)
+        key = name.lower()  # parameter names are case-insensitive (RFC 7235 §2.1)
         if key in params:
             # RFC 7235 §2.1: each parameter name MUST only occur once per challenge.
             raise sc.error(f"duplicate parameter {name!r}")
@@ -460,8 +466,8 @@ def compute_response(
         ha1 = alg.hex(_b(f"{ha1}:{nonce}:{cnonce}"))
     qop_kind = None if qop is None else qop.lower()
     if qop_kind == "auth-int":
-        # RFC 7616 §3.4.3: A2 = Method ":" request-uri ":" H(entity-body); RFC 3261
-        # §22.4 hashes the empty string when the message has no body.
+        # RFC 7616 §3.4.3 / RFC 2617 §3.2.2.3: A2 = Method ":" uri ":" H(entity-body);
+        # a SIP message without a body has an empty entity-body, so H("") is used.
         ha2 = alg.hex(_b(f"{method}:{uri}:") + alg.hex(body).encode("ascii"))
     elif qop_kind in (None, "auth"):
         ha2 = alg.hex(_b(f"{method}:{uri}"))
@@ -519,12 +525,11 @@ class DigestClient:
         else:
             self._counts.pop(nonce, None)
 
-    def _next_nc(self, nonce: str) -> int:
+    def _count(self, nonce: str) -> None:
         count = self._counts.pop(nonce, 0) + 1  # pop + insert keeps LRU order
         self._counts[nonce] = count
         while len(self._counts) > self._max_nonces:
             del self._counts[next(iter(self._counts))]
-        return count
 
     def authorize(
         self,
@@ -568,15 +573,18 @@ class DigestClient:
         elif alg.session:
             # -sess needs a cnonce, which RFC 2617 forbids without qop.
             raise UnsupportedChallenge(f"{alg.name} challenge without qop")
-        if ha1 is not None:
-            base_ha1 = _check_ha1(alg, ha1)
-        else:
-            assert password is not None
+        if password is not None:
             base_ha1 = compute_ha1(username, challenge.realm, password, alg.name)
+        elif ha1 is not None:
+            base_ha1 = _check_ha1(alg, ha1)
+        else:  # unreachable after the check above; narrows the type
+            raise TypeError("give exactly one of password or ha1")
         nc_text: str | None = None
         if qop is not None:
             cnonce = cnonce if cnonce is not None else self._new_cnonce()
-            nc_text = f"{self._next_nc(challenge.nonce):08x}"
+            # Committed by _count() only once the header is built, so a failure here
+            # does not leave a gap in the nc sequence.
+            nc_text = f"{self.nonce_count(challenge.nonce) + 1:08x}"
         else:
             cnonce = None
         response = compute_response(
@@ -611,4 +619,7 @@ class DigestClient:
             items += [("qop", qop, False), ("nc", nc_text, False)]
         if challenge.userhash:
             items.append(("userhash", "true", False))
-        return format_params("Digest", items)
+        header = format_params("Digest", items)
+        if qop is not None:
+            self._count(challenge.nonce)
+        return header

@@ -329,7 +329,7 @@ def parse_message(
 _HEADER_CRLF_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*)\r\n")
 # The same for peers that end lines with a bare LF (liberal in what we accept).
 _HEADER_LF_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*)\n")
-_HEADER_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*(.*?)[ \t]*\r?")
+_HEADER_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?")
 _TRAILING_WS = frozenset({"", " ", "\t"})
 
 
@@ -356,7 +356,9 @@ def _parse_start_line(line: str, lazy: bool) -> Request | Response:
             raise ParseError("malformed Status-Line", 400, line)
         if match.group(1) != SIP_VERSION:
             raise ParseError("unsupported SIP version", 505, line)
-        return Response(status=int(match.group(2)), reason=match.group(3), version=SIP_VERSION)
+        response = Response(status=int(match.group(2)))
+        response.reason = match.group(3)  # as received, even empty (RFC 4475 §3.1.1.13)
+        return response
     match = _REQUEST_LINE_RE.fullmatch(line)
     if match is None:
         raise ParseError("malformed Request-Line", 400, line)

@@ -1,0 +1,5 @@
+"""``python -m sipwright``."""
+
+from sipwright.cli.main import main
+
+raise SystemExit(main())

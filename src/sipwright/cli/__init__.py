@@ -1,0 +1,1 @@
+"""The ``sipwright`` command line."""

@@ -1,0 +1,59 @@
+"""Entry point of the ``sipwright`` command: subcommands and their flags.
+
+Every subcommand lives in its own module and registers itself through
+``add_parser``; this module only dispatches and turns bad input into one clear
+line and exit code 2 (the convention of argparse, SIPp and most Unix tools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from sipwright import __version__
+from sipwright.cli import demo
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            message = "unknown option " + message.removeprefix("unrecognized arguments: ")
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sipwright",
+        description="Test SIP/VoIP systems from the outside: calls, scenarios, load, media.",
+    )
+    parser.add_argument("--version", action="version", version=f"sipwright {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    demo.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("sipwright: interrupted\n")
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
