@@ -81,7 +81,7 @@ class StreamFramer:
                         self._lone_crlf = False
                     else:
                         out.append(KeepAlivePong())
-                        self._lone_crlf = buffer in (b"", b"\r")
+                        self._lone_crlf = not buffer or buffer == b"\r"
                     continue
                 elif len(buffer) == 1 and buffer[0] == 13:
                     break  # a CR whose LF has not arrived yet

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sipwright.sip.errors import ParseError
 from sipwright.sip.grammar import (
@@ -120,6 +121,10 @@ _WELL_KNOWN = (
     "WWW-Authenticate",
 )
 
+# Parsed values are immutable, so parsing the same text again can return the same
+# object: the hot path asks for the tags, Via and CSeq of one message many times.
+_CACHE_SIZE = 8192
+
 _CANONICAL: dict[str, str] = {name.lower(): name for name in _WELL_KNOWN}
 _CANONICAL.update(COMPACT_FORMS)
 
@@ -144,42 +149,57 @@ def _key(name: str) -> str:
 
 
 class Headers:
-    """Ordered header fields: ``(name as written, value)`` with canonical lookups."""
+    """Ordered header fields: ``(name as written, value)`` with canonical lookups.
 
-    __slots__ = ("_fields",)
+    Three parallel lists (lookup key, name as written, value) so that finding a
+    header is one C-level ``list.index`` on the keys.
+    """
+
+    __slots__ = ("_keys", "_names", "_values")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        # Each entry: [lookup key, name as written, value].
-        self._fields: list[tuple[str, str, str]] = [
-            (_key(name), name, value) for name, value in fields
-        ]
+        self._names: list[str] = []
+        self._values: list[str] = []
+        for name, value in fields:
+            self._names.append(name)
+            self._values.append(value)
+        self._keys: list[str] = [_key(name) for name in self._names]
 
     @classmethod
-    def _from_keyed(cls, fields: list[tuple[str, str, str]]) -> Headers:
+    def _from_lists(cls, keys: list[str], names: list[str], values: list[str]) -> Headers:
         headers = cls.__new__(cls)
-        headers._fields = fields
+        headers._keys = keys
+        headers._names = names
+        headers._values = values
         return headers
+
+    @property
+    def keys(self) -> list[str]:
+        """The lookup key (canonical name, lower case) of each field, in order."""
+        return self._keys
+
+    def fields(self) -> list[tuple[str, str, str]]:
+        """``(key, name as written, value)`` for each field, in order."""
+        return list(zip(self._keys, self._names, self._values, strict=True))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of ``name``; several fields are joined with ", " (§7.3.1)."""
-        key = _key(name)
-        found = [value for k, _, value in self._fields if k == key]
+        found = self.get_all(name)
         if not found:
             return default
         return found[0] if len(found) == 1 else ", ".join(found)
 
     def first(self, name: str) -> str | None:
         """The value of the first field called ``name`` (not joined)."""
-        key = _key(name)
-        for k, _, value in self._fields:
-            if k == key:
-                return value
-        return None
+        try:
+            return self._values[self._keys.index(_KEY_CACHE.get(name) or _key(name))]
+        except ValueError:
+            return None
 
     def get_all(self, name: str) -> list[str]:
         """Each field value of ``name`` as written, one per header line."""
-        key = _key(name)
-        return [value for k, _, value in self._fields if k == key]
+        key = _KEY_CACHE.get(name) or _key(name)
+        return [v for k, v in zip(self._keys, self._values, strict=True) if k == key]
 
     def values(self, name: str) -> list[str]:
         """The comma-separated list elements of ``name`` across all its fields."""
@@ -189,49 +209,54 @@ class Headers:
         return out
 
     def add(self, name: str, value: str) -> None:
-        self._fields.append((_key(name), name, value))
+        self._keys.append(_KEY_CACHE.get(name) or _key(name))
+        self._names.append(name)
+        self._values.append(value)
 
     def prepend(self, name: str, value: str) -> None:
         """Add a field before all others (a proxy or UAC pushing a Via, §16.6)."""
-        self._fields.insert(0, (_key(name), name, value))
+        self._keys.insert(0, _key(name))
+        self._names.insert(0, name)
+        self._values.insert(0, value)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called ``name`` by one (kept at the first's position)."""
         key = _key(name)
-        for i, (k, written, _) in enumerate(self._fields):
-            if k == key:
-                self._fields[i] = (k, written, value)
-                self._fields[i + 1 :] = [f for f in self._fields[i + 1 :] if f[0] != key]
-                return
-        self._fields.append((key, name, value))
+        try:
+            first = self._keys.index(key)
+        except ValueError:
+            self.add(name, value)
+            return
+        self._values[first] = value
+        for i in range(len(self._keys) - 1, first, -1):
+            if self._keys[i] == key:
+                del self._keys[i], self._names[i], self._values[i]
 
     def remove(self, name: str) -> None:
         key = _key(name)
-        self._fields = [f for f in self._fields if f[0] != key]
+        for i in range(len(self._keys) - 1, -1, -1):
+            if self._keys[i] == key:
+                del self._keys[i], self._names[i], self._values[i]
 
     def count(self, name: str) -> int:
-        key = _key(name)
-        return sum(1 for k, _, _ in self._fields if k == key)
+        return self._keys.count(_key(name))
 
     def copy(self) -> Headers:
-        return Headers._from_keyed(list(self._fields))
+        return Headers._from_lists(list(self._keys), list(self._names), list(self._values))
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _key(name)
-        return any(k == key for k, _, _ in self._fields)
+        return isinstance(name, str) and _key(name) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((written, value) for _, written, value in self._fields)
+        return zip(self._names, self._values, strict=True)
 
     def __len__(self) -> int:
-        return len(self._fields)
+        return len(self._keys)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(k, v) for k, _, v in self._fields] == [(k, v) for k, _, v in other._fields]
+        return self._keys == other._keys and self._values == other._values
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -239,7 +264,9 @@ class Headers:
         return f"Headers({list(self)!r})"
 
     def serialize(self) -> str:
-        return "".join(f"{written}: {value}\r\n" for _, written, value in self._fields)
+        return "".join(
+            [f"{name}: {value}\r\n" for name, value in zip(self._names, self._values, strict=True)]
+        )
 
 
 # --- Via (RFC 3261 §20.42, §18.2.1; rport RFC 3581) --------------------------------
@@ -294,6 +321,7 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.sent_by}{self.params}"
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_via(value: str) -> Via:
     """Parse one via-parm (not a comma-separated list)."""
     match = _VIA_RE.match(value)
@@ -365,6 +393,7 @@ class NameAddr:
         return f"{display}<{self.uri}>{self.params}"
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_name_addr(value: str, *, allow_star: bool = False) -> NameAddr:
     """Parse one name-addr or addr-spec with its header parameters.
 
@@ -434,6 +463,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_cseq(value: str) -> CSeq:
     match = _CSEQ_RE.fullmatch(value)
     if match is None:

@@ -310,15 +310,11 @@ def parse_message(
         if len(pairs) != rest.count("\n") + 1:
             pairs = _header_lines_slowly(rest, strict, message.problems)
     key_cache = _KEY_CACHE
-    fields = [
-        (
-            key_cache.get(name) or _key(name),
-            name,
-            value if value[-1:] not in _TRAILING_WS else value.rstrip(" \t"),
-        )
-        for name, value in pairs
-    ]
-    headers = Headers._from_keyed(fields)
+    headers = Headers._from_lists(
+        [key_cache.get(name) or _key(name) for name, _ in pairs],
+        [name for name, _ in pairs],
+        [value if value[-1:] not in _TRAILING_WS else value.rstrip(" \t") for _, value in pairs],
+    )
     message.headers = headers
     message.body = _frame_body(data, body_at, headers, stream)
     _check(message, strict=strict, lazy=lazy)
@@ -397,7 +393,7 @@ def _frame_body(data: bytes, body_at: int, headers: Headers, stream: bool) -> by
 
 
 def _check(message: Request | Response, *, strict: bool, lazy: bool) -> None:
-    keys = [key for key, _, _ in message.headers._fields]
+    keys = message.headers.keys
     present = set(keys)
     errors: list[ParseError] = []
     if not present >= _REQUIRED_KEYS:
@@ -410,7 +406,7 @@ def _check(message: Request | Response, *, strict: bool, lazy: bool) -> None:
                 value = message.headers.get(name)
                 errors.append(ParseError(f"more than one {name} header", 400, value))
     if not lazy:
-        for key, written, value in message.headers._fields:
+        for key, written, value in message.headers.fields():
             validator = VALIDATORS.get(key)
             if validator is None:
                 continue

@@ -61,6 +61,8 @@ __all__ = [
     "new_branch",
     "server_key",
     "timer_value",
+    "uri_identity",
+    "via_identity",
 ]
 
 # §8.1.1.7: a branch starting with this cookie was built by an RFC 3261 element and is
@@ -235,7 +237,9 @@ def has_rfc3261_branch(via: Via) -> bool:
     that is *only* the cookie; it identifies nothing, so such a request falls back to
     the RFC 2543 rules like one without the cookie."""
     branch = via.branch
-    return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > 7
+    return (
+        branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
+    )
 
 
 def client_key(message: Request | Response) -> TransactionKey:

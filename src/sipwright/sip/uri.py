@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from urllib.parse import unquote as _pct_unquote
 
 from sipwright.sip.errors import ParseError
@@ -193,6 +194,7 @@ def _parse_sip_uri(text: str, scheme: str, rest: str) -> SipURI:
     )
 
 
+@lru_cache(maxsize=8192)  # URIs are immutable; the same text parses to one object
 def parse_uri(text: str) -> URI:
     """Parse a URI; ``sip``/``sips``/``tel`` strictly, other schemes as opaque text.
 
