@@ -4,8 +4,8 @@ dialogs on a simulated network with a virtual clock (no sockets, no sleeping).""
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from sipwright.sim import Callee, Caller, SimEndpoint, SimNetwork
 from sipwright.sim.network import Address
