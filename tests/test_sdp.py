@@ -45,7 +45,7 @@ VECTORS = Path(__file__).parent / "vectors" / "sdp"
 VECTOR_NAMES = sorted(path.name for path in VECTORS.glob("*.sdp"))
 # The line-ending style each file is meant to have, so that a checkout that rewrites line
 # endings fails loudly here instead of quietly testing something else.
-EOL = {name: "\r\n" for name in VECTOR_NAMES} | {"linphone_lf_only.sdp": "\n"}
+EOL = dict.fromkeys(VECTOR_NAMES, "\r\n") | {"linphone_lf_only.sdp": "\n"}
 
 KEY_30 = bytes(range(30))
 
@@ -612,7 +612,7 @@ def well_formed_sdp(draw: st.DrawFn) -> str:
         f"o={draw(TOKEN)}{sp}{draw(DIGITS)}{sp}{draw(DIGITS)} IN {draw(TOKEN)} {draw(TOKEN)}",
         f"s={draw(TEXT)}",
     ]
-    lines += draw(st.lists(st.sampled_from("iuep").map(lambda c: f"{c}={draw(TEXT)}"), max_size=2))
+    lines += [f"{c}={draw(TEXT)}" for c in draw(st.lists(st.sampled_from("iuep"), max_size=2))]
     lines += draw(st.lists(st.just(f"c=IN IP4{sp}{draw(TOKEN)}"), max_size=1))
     lines += draw(st.lists(st.just(f"b={draw(TOKEN)}:{draw(DIGITS)}"), max_size=2))
     lines += [f"t={draw(DIGITS)}{sp}{draw(DIGITS)}" for _ in range(draw(st.integers(1, 2)))]

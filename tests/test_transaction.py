@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sipwright.sip.builders import new_branch
 from sipwright.sip.errors import ProtocolError
 from sipwright.sip.headers import Headers
 from sipwright.sip.message import Request, Response, make_response, parse_message
@@ -23,7 +24,6 @@ from sipwright.sip.transaction import (
     TransactionTerminated,
     TransportFailed,
     has_rfc3261_branch,
-    new_branch,
 )
 from sipwright.sip.transaction_client import (
     InviteClientTransaction,

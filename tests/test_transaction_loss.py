@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from sipwright.sip.builders import new_branch
 from sipwright.sip.headers import Headers
 from sipwright.sip.message import Request, Response, make_response, parse_message
 from sipwright.sip.transaction import (
@@ -31,7 +32,6 @@ from sipwright.sip.transaction import (
     TimedOut,
     Transaction,
     TransactionTerminated,
-    new_branch,
 )
 from sipwright.sip.transaction_client import InviteClientTransaction, NonInviteClientTransaction
 from sipwright.sip.transaction_server import InviteServerTransaction, NonInviteServerTransaction

@@ -23,7 +23,6 @@ base class that runs both tables.
 from __future__ import annotations
 
 import enum
-import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,7 +57,6 @@ __all__ = [
     "TransportFailed",
     "client_key",
     "has_rfc3261_branch",
-    "new_branch",
     "server_key",
     "timer_value",
     "uri_identity",
@@ -68,11 +66,6 @@ __all__ = [
 # §8.1.1.7: a branch starting with this cookie was built by an RFC 3261 element and is
 # unique per transaction, so it alone (with sent-by and method) identifies one.
 MAGIC_COOKIE = "z9hG4bK"
-
-
-def new_branch() -> str:
-    """A fresh RFC 3261 branch: the magic cookie plus 80 random bits (§8.1.1.7)."""
-    return MAGIC_COOKIE + secrets.token_hex(10)
 
 
 @dataclass(frozen=True, slots=True)
