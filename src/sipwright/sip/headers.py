@@ -378,11 +378,15 @@ class NameAddr:
             return self.uri
         raise ParseError("not a SIP URI", 416, str(self.uri))
 
+    # Direct construction rather than dataclasses.replace: these run per message.
     def with_tag(self, tag: str) -> NameAddr:
-        return replace(self, params=self.params.with_param("tag", tag))
+        params = self.params.with_param("tag", tag)
+        return NameAddr(self.uri, self.display_name, params, self.bracketed)
 
     def without_tag(self) -> NameAddr:
-        return replace(self, params=self.params.without("tag"))
+        if "tag" not in self.params:
+            return self
+        return NameAddr(self.uri, self.display_name, self.params.without("tag"), self.bracketed)
 
     def __str__(self) -> str:
         if self.display_name is None and not self.bracketed:

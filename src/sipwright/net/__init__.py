@@ -1,0 +1,1 @@
+"""asyncio transports and name resolution that drive the sans-I/O SIP core."""

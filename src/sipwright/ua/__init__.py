@@ -1,0 +1,16 @@
+"""The async user agent API: ``Agent``, registrations and calls."""
+
+from sipwright.ua.agent import Agent
+from sipwright.ua.call import CallFailed, IncomingCall, OutgoingCall
+from sipwright.ua.record import CallRecord
+from sipwright.ua.registration import Registration, RegistrationFailed
+
+__all__ = [
+    "Agent",
+    "CallFailed",
+    "CallRecord",
+    "IncomingCall",
+    "OutgoingCall",
+    "Registration",
+    "RegistrationFailed",
+]

@@ -1,0 +1,389 @@
+"""``Agent``: the async user agent people write tests with.
+
+    async with Agent(contact="sip:alice@127.0.0.1", transport="tcp") as alice:
+        await alice.register("sip:127.0.0.1", user="alice", password="secret")
+        call = await alice.invite("sip:bob@127.0.0.1")
+        await call.answered()          # raises CallFailed(status) on 4xx-6xx
+        await call.hangup()
+
+No callbacks are required: incoming calls arrive through ``async for call in
+agent.incoming()``.  The agent answers OPTIONS by itself (keep-alive pings) and
+queues MESSAGE requests for ``agent.messages()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+
+from sipwright.net.address import DEFAULT_PORTS, SECURE, Destination, Flow, is_ip, strip_brackets
+from sipwright.net.endpoint import ClientTransactionHandle, MessageLog, SipEndpoint
+from sipwright.net.transport_layer import TransportError
+from sipwright.sip.builders import build_request, new_call_id, new_tag
+from sipwright.sip.digest import DigestClient, parse_challenge
+from sipwright.sip.errors import ParseError
+from sipwright.sip.message import Request, Response
+from sipwright.sip.transaction import TimerConfig
+from sipwright.sip.uri import SipURI, parse_uri
+from sipwright.ua.call import CallFailed, IncomingCall, OutgoingCall
+from sipwright.ua.registration import Registration
+
+__all__ = ["Agent", "CallFailed", "Credentials"]
+
+Credentials = tuple[str, str]  # (user, password)
+
+
+class Agent:
+    """One SIP user agent: listens, registers, calls and answers."""
+
+    def __init__(
+        self,
+        contact: str = "sip:sipwright@127.0.0.1",
+        *,
+        transport: str = "udp",
+        proxy: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        display_name: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+        timers: TimerConfig | None = None,
+        trace: Callable[[MessageLog], None] | None = None,
+        user_agent: str = "sipwright",
+    ) -> None:
+        uri = parse_uri(contact)
+        if not isinstance(uri, SipURI):
+            raise ValueError(f"contact must be a sip: or sips: URI, not {contact!r}")
+        self.contact_uri = uri
+        self.transport = transport.lower()
+        self.proxy = parse_uri(proxy) if proxy else None
+        self.credentials: Credentials | None = (
+            (user, password) if user is not None and password is not None else None
+        )
+        self.display_name = display_name
+        self._server_ssl = ssl_context
+        self.user_agent = user_agent
+        self.endpoint = SipEndpoint(
+            timers=timers,
+            client_ssl=client_ssl,
+            on_request=self._on_request,
+            trace=trace,
+            user_agent=user_agent,
+        )
+        self.digest = DigestClient()
+        self.registrations: list[Registration] = []
+        self.calls: list[OutgoingCall | IncomingCall] = []
+        self._dialogs: dict[tuple[str, str, str], OutgoingCall | IncomingCall] = {}
+        self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
+        self._messages: asyncio.Queue[Request] = asyncio.Queue()
+        self._pending_invites: dict[tuple[str, str], IncomingCall] = {}
+        self.listening: list[Destination] = []
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        host = strip_brackets(self.contact_uri.host)
+        port = self.contact_uri.port or 0
+        transports = {self.transport}
+        if self.transport in ("tcp", "tls"):
+            transports.add("udp")  # answer UDP too: peers may fall back to it
+        for transport in sorted(transports):
+            context = self._server_ssl if transport == "tls" else None
+            if transport == "tls" and context is None:
+                continue  # a TLS client needs no listener; connections are reused
+            listen_port = port if transport == self.transport else 0
+            self.listening.append(
+                await self.endpoint.listen(transport, host, listen_port, ssl_context=context)
+            )
+        if not any(d.transport == "udp" for d in self.listening):
+            self.listening.append(await self.endpoint.listen("udp", host, 0))
+
+    async def close(self) -> None:
+        """Unregister, end calls in progress, close sockets."""
+        for call in list(self.calls):
+            if not call.is_ended:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(call.hangup(), 2.0)
+        for registration in list(self.registrations):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(registration.unregister(), 2.0)
+        await self.endpoint.close()
+
+    # --- addressing --------------------------------------------------------------------
+
+    def transport_for(self, uri: SipURI) -> str:
+        wanted = uri.transport or (self.transport if uri.scheme != "sips" else "tls")
+        if uri.scheme == "sips" and wanted not in SECURE:
+            wanted = "tls"
+        return wanted
+
+    async def destinations(self, uri: SipURI) -> list[Destination]:
+        """Where to send a request for ``uri`` (RFC 3263, failover order)."""
+        transport = self.transport_for(uri)
+        host = strip_brackets(uri.maddr or uri.host)
+        if is_ip(host):
+            return [Destination(transport, host, uri.port or DEFAULT_PORTS[transport])]
+        from sipwright.net.resolver import resolve  # noqa: PLC0415 - optional DNS stack
+
+        targets = await resolve(uri if uri.transport else uri.with_params(transport=transport))
+        return [Destination(t.transport, t.address, t.port) for t in targets]
+
+    def next_hop(self, request_uri: SipURI, route: Sequence[str] = ()) -> SipURI:
+        """§8.1.2: the first Route (loose) or the Request-URI, else our outbound proxy."""
+        if route:
+            first = parse_uri(route[0].strip().lstrip("<").split(">")[0])
+            if isinstance(first, SipURI):
+                return first
+        if self.proxy is not None and isinstance(self.proxy, SipURI):
+            return self.proxy
+        return request_uri
+
+    def local_parts(self, destination: Destination) -> tuple[str, int, str]:
+        """Via host, Via port and Contact URI for a request toward ``destination``.
+
+        Our listener of that transport if we have one; otherwise (a TLS client with
+        no certificate of its own) the UDP listener's address: responses and, with
+        RFC 5923 aliases, new requests come back over the connection anyway.
+        """
+        transport = destination.transport
+        if self.endpoint.transports.local_for(transport, destination.host) is None:
+            transport = "udp"
+        host, port = self.endpoint.local_address(transport, destination.host)
+        user = self.contact_uri.user or "sipwright"
+        scheme = "sips" if destination.transport in SECURE else "sip"
+        param = "" if destination.transport == "udp" else f";transport={destination.transport}"
+        return host, port, f"<{scheme}:{user}@{host}:{port}{param}>"
+
+    def finish_via(self, request: Request, destination: Destination) -> None:
+        """RFC 5923 §6: on a connection we opened, ``alias`` in our Via lets the peer
+        send its requests back over it (the registered-UA-behind-TCP case)."""
+        if destination.reliable:
+            via = request.headers.first("Via")
+            if via is not None and ";alias" not in via:
+                request.headers.set("Via", via + ";alias")
+
+    def aor(self, domain: str | None = None) -> str:
+        user = self.contact_uri.user or "sipwright"
+        return f"sip:{user}@{domain or self.contact_uri.host}"
+
+    def from_header(self, domain: str | None = None) -> str:
+        display = f'"{self.display_name}" ' if self.display_name else ""
+        return f"{display}<{self.aor(domain)}>;tag={new_tag()}"
+
+    # --- sending requests --------------------------------------------------------------
+
+    async def send(
+        self,
+        make: Callable[[Destination], Request],
+        target: SipURI,
+        *,
+        route: Sequence[str] = (),
+    ) -> tuple[ClientTransactionHandle, Response, Request]:
+        """Build with ``make(destination)`` and send, failing over to the next
+        destination on timeout, transport error or 503 (RFC 3263 §4.3)."""
+        hop = self.next_hop(target, route)
+        destinations = await self.destinations(hop)
+        last_error: Exception | None = None
+        for destination in destinations:
+            request = make(destination)
+            try:
+                handle = await self.endpoint.request(request, destination)
+                response = await handle.final_response()
+            except (TimeoutError, TransportError) as error:
+                last_error = error
+                continue
+            if response.status == 503 and destination is not destinations[-1]:
+                last_error = CallFailed(response)
+                continue
+            return handle, response, request
+        if isinstance(last_error, CallFailed):
+            raise last_error
+        raise CallFailed(None, str(last_error) if last_error else "no destination")
+
+    def authorize(self, request: Request, challenge_response: Response, uri: str) -> bool:
+        """Add Authorization/Proxy-Authorization for a 401/407 (§22.2, §22.3)."""
+        if self.credentials is None:
+            return False
+        header = "WWW-Authenticate" if challenge_response.status == 401 else "Proxy-Authenticate"
+        answer = "Authorization" if challenge_response.status == 401 else "Proxy-Authorization"
+        value = challenge_response.headers.first(header)
+        if value is None:
+            return False
+        user, password = self.credentials
+        try:
+            credentials = self.digest.authorize(
+                parse_challenge(value),
+                method=request.method,
+                uri=uri,
+                username=user,
+                password=password,
+                body=request.body,
+            )
+        except ParseError:
+            return False
+        request.headers.set(answer, credentials)
+        return True
+
+    async def register(
+        self,
+        registrar: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        expires: int = 3600,
+        refresh: bool = True,
+    ) -> Registration:
+        """REGISTER our contact at ``registrar`` (401/407 answered with digest)."""
+        if user is not None and password is not None:
+            self.credentials = (user, password)
+        registration = Registration(self, registrar, user or self.contact_uri.user, expires)
+        await registration.register(refresh=refresh)
+        self.registrations.append(registration)
+        return registration
+
+    async def invite(
+        self,
+        uri: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes | None = None,
+        content_type: str = "application/sdp",
+    ) -> OutgoingCall:
+        """Start a call to ``uri``; ``await call.answered()`` waits for the 2xx."""
+        call = OutgoingCall(self, uri, headers=headers, body=body, content_type=content_type)
+        self.calls.append(call)
+        call.start()
+        return call
+
+    async def options(self, uri: str, *, headers: Sequence[tuple[str, str]] = ()) -> Response:
+        """Send OPTIONS (a ping) and return the final response."""
+        return await self.request("OPTIONS", uri, headers=headers)
+
+    async def message(self, uri: str, text: str, *, content_type: str = "text/plain") -> Response:
+        return await self.request("MESSAGE", uri, body=text.encode(), content_type=content_type)
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        """An out-of-dialog request with digest retry; returns the final response."""
+        target = parse_uri(uri)
+        if not isinstance(target, SipURI):
+            raise ValueError(f"cannot send to {uri!r}: not a sip: or sips: URI")
+        call_id = new_call_id()
+        from_ = self.from_header(target.host)
+        cseq = 1
+        extra = list(headers)
+
+        def make(destination: Destination) -> Request:
+            host, port, contact = self.local_parts(destination)
+            return build_request(
+                method,
+                target,
+                from_=from_,
+                to=f"<{target.without_params('transport')}>",
+                call_id=call_id,
+                cseq=cseq,
+                via_transport=destination.transport.upper(),
+                via_host=host,
+                via_port=port,
+                contact=contact if method != "MESSAGE" else None,
+                extra_headers=[*extra, ("User-Agent", self.user_agent)],
+                body=body,
+                content_type=content_type,
+            )
+
+        _, response, request = await self.send(make, target)
+        if response.status in (401, 407):
+            cseq += 1
+            challenge = response
+
+            def make_authorized(destination: Destination) -> Request:
+                retry = make(destination)
+                self.authorize(retry, challenge, str(target))
+                return retry
+
+            if self.credentials is not None:
+                _, response, _ = await self.send(make_authorized, target)
+        del request
+        return response
+
+    # --- incoming ----------------------------------------------------------------------
+
+    async def incoming(self) -> AsyncIterator[IncomingCall]:
+        """Each incoming call, as it arrives."""
+        while True:
+            yield await self._incoming.get()
+
+    async def next_call(self, timeout: float | None = None) -> IncomingCall:
+        return await asyncio.wait_for(self._incoming.get(), timeout)
+
+    async def messages(self) -> AsyncIterator[Request]:
+        while True:
+            yield await self._messages.get()
+
+    def register_dialog(self, key: tuple[str, str, str], call: OutgoingCall | IncomingCall) -> None:
+        self._dialogs[key] = call
+
+    def _on_request(self, request: Request, flow: Flow) -> None:
+        method = request.method
+        to_tag = request.to_tag
+        if to_tag is not None:
+            key = (request.call_id, to_tag, request.from_tag or "")
+            call = self._dialogs.get(key)
+            if call is not None:
+                call.in_dialog(request, flow)
+                return
+            if method == "ACK":
+                return  # an ACK for a dialog we no longer know: nothing to answer
+            self.endpoint.accept(request, flow).reply(481)
+            return
+        if method == "ACK":
+            return
+        if method == "CANCEL":
+            self._cancel(request, flow)
+            return
+        handle = self.endpoint.accept(request, flow)
+        if method == "INVITE":
+            incoming = IncomingCall(self, handle, flow)
+            self.calls.append(incoming)
+            self._pending_invites[(request.call_id, request.from_tag or "")] = incoming
+            self._incoming.put_nowait(incoming)
+        elif method == "OPTIONS":
+            response = handle.reply(200)
+            del response
+        elif method == "MESSAGE":
+            handle.reply(200)
+            self._messages.put_nowait(request)
+        else:
+            handle.reply(405 if method in ("REGISTER", "PUBLISH", "SUBSCRIBE") else 501)
+
+    def _cancel(self, cancel: Request, flow: Flow) -> None:
+        handle = self.endpoint.accept(cancel, flow)
+        target = self.endpoint.find_invite(cancel)
+        call = self._pending_invites.get((cancel.call_id, cancel.from_tag or ""))
+        if target is None or call is None or call.answered_response is not None:
+            handle.reply(481)  # §9.2: no matching INVITE (or already answered)
+            return
+        handle.reply(200)
+        call.cancelled_by_peer()
