@@ -21,6 +21,7 @@ import contextlib
 import struct
 from collections.abc import Iterable, Mapping
 from types import TracebackType
+from typing import cast
 
 import dns.asyncresolver
 import dns.exception
@@ -48,8 +49,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         reply = self._server.answer(data, "udp")
@@ -84,7 +85,9 @@ class DNSServer:
         """Add one record (the zone may change while the server runs)."""
         owner = dns.name.from_text(name)
         kind = dns.rdatatype.from_text(rdtype)
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, kind, text, origin=dns.name.root)
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, kind, text, origin=dns.name.root, relativize=False
+        )
         rrset = self._rrsets.get((owner, kind))
         if rrset is None:
             rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, kind)
@@ -179,7 +182,6 @@ class DNSServer:
             break
         else:
             raise RuntimeError("no port free for both UDP and TCP")
-        assert isinstance(transport, asyncio.DatagramTransport)
         self._udp = transport
         self._port = port
 

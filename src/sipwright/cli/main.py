@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sipwright import __version__
-from sipwright.cli import demo
+from sipwright.cli import answer, call, demo, ping, register
 
 __all__ = ["main"]
 
@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sipwright {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo.add_parser(commands)
+    ping.add_parser(commands)
+    register.add_parser(commands)
+    call.add_parser(commands)
+    answer.add_parser(commands)
     return parser
 
 

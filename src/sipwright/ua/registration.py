@@ -65,6 +65,15 @@ class Registration:
             self._refresher = asyncio.create_task(self._refresh_loop())
         return response
 
+    def keep(self) -> None:
+        """Stop refreshing and leave the binding at the registrar until it expires
+        (the agent will not unregister it on exit)."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+        with contextlib.suppress(ValueError):
+            self.agent.registrations.remove(self)
+
     async def unregister(self) -> Response:
         if self._refresher is not None:
             self._refresher.cancel()

@@ -1,0 +1,145 @@
+"""``sipwright answer``: a callee that answers (or rejects) incoming calls."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from sipwright.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_agent_arguments,
+    make_agent,
+    run_async,
+    sip_uri,
+)
+from sipwright.net.transport_layer import TransportError
+from sipwright.ua import Agent, CallFailed, IncomingCall, RegistrationFailed
+
+__all__ = ["add_parser"]
+
+
+def listen_spec(text: str) -> tuple[str, str, int]:
+    """``udp:127.0.0.1:5070`` (IPv6: ``tcp:[::1]:5070``) -> (transport, host, port)."""
+    transport, _, rest = text.partition(":")
+    host, _, port = rest.rpartition(":")
+    if transport not in ("udp", "tcp", "tls") or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen wants transport:host:port, not {text!r}")
+    return transport, host.strip("[]"), int(port)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "answer",
+        help="answer incoming calls (or reject them with --code) until stopped",
+        description="Wait for calls and answer them. With --ring S it sends 180 and "
+        "waits S seconds first (callers may CANCEL meanwhile: 200 to the CANCEL, 487 "
+        "to the INVITE). Exit 0 when every call ended cleanly.",
+    )
+    parser.add_argument(
+        "--listen", "-l", type=listen_spec, action="append", default=[],
+        metavar="TRANSPORT:HOST:PORT",
+        help="where to listen (repeatable; default udp:127.0.0.1:5060)",
+    )  # fmt: skip
+    parser.add_argument("--register", type=sip_uri, metavar="URI", help="register at URI first")
+    parser.add_argument("--ring", type=float, default=0.0, help="seconds of 180 before answering")
+    parser.add_argument("--code", type=int, default=200, help="final response (486: busy)")
+    parser.add_argument("--max-calls", type=int, default=0, help="stop after N calls")
+    parser.add_argument("--duration", type=float, default=0.0, help="hang up after S seconds")
+    add_agent_arguments(parser, local_default="sip:sipwright@127.0.0.1:5060")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 200 <= args.code <= 699:
+        raise SystemExit(f"sipwright answer: --code must be 200-699, not {args.code}")
+    return run_async("sipwright answer", lambda closers: _answer(args, closers))
+
+
+async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -> int:
+    listens = args.listen or [("udp", "127.0.0.1", 5060)]
+    transport, host, port = listens[0]
+    user = args.local.split(":", 1)[1].split("@")[0] if "@" in args.local else "sipwright"
+    host_text = f"[{host}]" if ":" in host else host
+    args.local = f"sip:{user}@{host_text}:{port}"
+    agent = make_agent(args, closers, transport=transport)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    handled = 0
+    failed = 0
+    async with agent:
+        for extra_transport, extra_host, extra_port in listens[1:]:
+            context = agent._server_ssl if extra_transport == "tls" else None
+            if extra_transport == "tls" and context is None:
+                raise UsageError("--listen tls:... needs --cert and --key")
+            await agent.endpoint.listen(
+                extra_transport, extra_host, extra_port, ssl_context=context
+            )
+        where = ", ".join(str(d) for d in agent.endpoint.transports.listening)
+        print(f"listening on {where}", flush=True)
+        if args.register:
+            try:
+                registration = await asyncio.wait_for(
+                    agent.register(args.register, user=args.user, password=args.password),
+                    args.timeout,
+                )
+            except (RegistrationFailed, CallFailed, TransportError, TimeoutError) as error:
+                print(f"{args.register}: registration failed: {error or 'no response'}")
+                return EXIT_FAILED
+            print(f"registered {registration.contact} at {args.register}", flush=True)
+        tasks: set[asyncio.Task[bool]] = set()
+        calls = agent.incoming().__aiter__()
+        while not stop.is_set() and (not args.max_calls or handled < args.max_calls):
+            next_call = asyncio.ensure_future(calls.__anext__())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({next_call, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if next_call not in done:
+                next_call.cancel()
+                break
+            handled += 1
+            task = asyncio.create_task(_handle(agent, next_call.result(), args))
+            tasks.add(task)
+        if tasks:
+            results = await asyncio.gather(*tasks)
+            failed = sum(1 for ok in results if not ok)
+    print(f"{handled} calls, {failed} failed", flush=True)
+    return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace) -> bool:
+    sdp = call.request.body.decode("utf-8", "replace") if args.verbose else ""
+    media = [line for line in sdp.splitlines() if line.startswith("m=")]
+    print(f"call from {call.from_uri} ({call.record.call_id}) {' '.join(media)}", flush=True)
+    if args.ring > 0:
+        await call.ring()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.ended.wait(), args.ring)
+        if call.cancelled:
+            print(f"call from {call.from_uri}: cancelled by the caller", flush=True)
+            return True
+    if args.code >= 300:
+        call.reject(args.code)
+        print(f"call from {call.from_uri}: rejected with {args.code}", flush=True)
+        return True
+    try:
+        await call.answer()
+    except CallFailed as error:
+        print(f"call from {call.from_uri}: {error}", flush=True)
+        return call.cancelled
+    try:
+        await asyncio.wait_for(call.ended.wait(), args.duration or None)
+        print(f"call from {call.from_uri}: ended by the caller", flush=True)
+    except TimeoutError:
+        with contextlib.suppress(CallFailed, TransportError, TimeoutError):
+            await asyncio.wait_for(call.hangup(), args.timeout)
+        print(f"call from {call.from_uri}: hung up after {args.duration:g} s", flush=True)
+    return not call.record.errors
