@@ -1,0 +1,125 @@
+"""The async Agent against another Agent over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from sipwright.sip.message import Response, parse_message
+from sipwright.ua import Agent, CallFailed, IncomingCall
+
+
+async def _answer_one(agent: Agent, *, ring: float = 0.0, code: int = 200) -> IncomingCall:
+    call = await agent.next_call(timeout=5)
+    await call.ring()
+    if ring:
+        await asyncio.sleep(ring)
+    if code == 200:
+        await call.answer()
+    else:
+        call.reject(code)
+    return call
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_call_answer_hangup(transport: str) -> None:
+    async with (
+        Agent("sip:bob@127.0.0.1:0", transport=transport) as bob,
+        Agent("sip:alice@127.0.0.1:0", transport=transport) as alice,
+    ):
+        port = bob.listening[0].port
+        answering = asyncio.create_task(_answer_one(bob, ring=0.05))
+        call = await alice.invite(f"sip:bob@127.0.0.1:{port};transport={transport}")
+        response = await call.answered(timeout=5)
+        assert response.status == 200
+        incoming = await answering
+        await asyncio.wait_for(incoming.acked.wait(), 5)
+        assert call.remote_sdp is not None
+        assert call.remote_sdp.media[0].port > 0
+        await call.hangup()
+        await incoming.wait_ended(5)
+        assert incoming.record.ended_by == "remote"
+        assert call.record.ended_by == "local"
+        summaries = [e.summary.split()[0] for e in call.record.events]
+        assert summaries == ["INVITE", "180", "200", "ACK", "BYE", "200"]
+        assert call.record.setup_time is not None and call.record.setup_time >= 0.05
+        assert call.record.post_dial_delay is not None
+        assert call.record.succeeded
+        record = call.record.to_dict()
+        assert record["final_status"] == 200
+        assert record["transport"] == transport
+
+
+@pytest.mark.asyncio
+async def test_rejected_call_raises_call_failed() -> None:
+    async with Agent("sip:bob@127.0.0.1:0") as bob, Agent("sip:alice@127.0.0.1:0") as alice:
+        answering = asyncio.create_task(_answer_one(bob, code=486))
+        call = await alice.invite(f"sip:bob@127.0.0.1:{bob.listening[0].port}")
+        with pytest.raises(CallFailed) as info:
+            await call.answered(timeout=5)
+        assert info.value.status == 486
+        await answering
+        assert call.record.final_status == 486
+
+
+@pytest.mark.asyncio
+async def test_cancel_while_ringing_gets_487() -> None:
+    async with Agent("sip:bob@127.0.0.1:0") as bob, Agent("sip:alice@127.0.0.1:0") as alice:
+        call = await alice.invite(f"sip:bob@127.0.0.1:{bob.listening[0].port}")
+        incoming = await bob.next_call(timeout=5)
+        await incoming.ring()
+        for _ in range(100):
+            if call.record.ringing is not None:
+                break
+            await asyncio.sleep(0.01)
+        await call.hangup()
+        with pytest.raises(CallFailed) as info:
+            await call.answered(timeout=5)
+        assert info.value.status == 487
+        assert incoming.cancelled
+        assert incoming.record.ended_by == "cancel"
+
+
+@pytest.mark.asyncio
+async def test_options_and_message() -> None:
+    async with Agent("sip:bob@127.0.0.1:0") as bob, Agent("sip:alice@127.0.0.1:0") as alice:
+        uri = f"sip:bob@127.0.0.1:{bob.listening[0].port}"
+        response = await alice.options(uri)
+        assert response.status == 200
+        response = await alice.message(uri, "hello bob")
+        assert response.status == 200
+        received = await asyncio.wait_for(anext(bob.messages()), 5)
+        assert received.body == b"hello bob"
+
+
+@pytest.mark.asyncio
+async def test_malformed_request_gets_400_with_warning_and_agent_keeps_running() -> None:
+    async with Agent("sip:bob@127.0.0.1:0") as bob:
+        port = bob.listening[0].port
+        bad = (
+            b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad\r\n"
+            b"From: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n"
+            b"Call-ID: bad-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 300\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.bind(("127.0.0.1", 0))
+            await loop.sock_sendto(sock, bad, ("127.0.0.1", port))
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+            response = parse_message(data)
+            assert isinstance(response, Response)
+            assert response.status == 400
+            assert "Max-Forwards" in (response.headers.first("Warning") or "")
+            # A malformed response is dropped silently, and the agent still works.
+            await loop.sock_sendto(sock, b"SIP/2.0 999999 Nope\r\n\r\n", ("127.0.0.1", port))
+        assert bob.endpoint.malformed_requests == 1
+        async with Agent("sip:alice@127.0.0.1:0") as alice:
+            ok = await alice.options(f"sip:bob@127.0.0.1:{port}")
+            assert ok.status == 200
+        assert bob.endpoint.malformed_responses == 1
