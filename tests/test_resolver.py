@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import dns.asyncresolver
 import pytest
 import pytest_asyncio
-from dnsserver import DNSServer, Record
 
+from dnsserver import DNSServer, Record
 from sipwright.net.resolver import (
     ResolutionError,
     Target,
@@ -80,11 +82,31 @@ ZONE: list[Record] = [
     ("odd.example.com", "NAPTR", '10 20 "s" "SIP+D2S" "" _sip._sctp.odd.example.com.'),
     ("_sip._udp.odd.example.com", "SRV", "0 0 5060 sip2.example.com."),
     # ENUM for +1-201-555-0123.
-    ("3.2.1.0.5.5.5.1.0.2.1.e164.arpa", "NAPTR", r'100 20 "u" "E2U+SIP" "!^.*$!sip:info@example.com!" .'),
-    ("3.2.1.0.5.5.5.1.0.2.1.e164.arpa", "NAPTR", r'100 10 "u" "E2U+sip" "!^\\+1(.*)$!sip:\\1@example.com!" .'),
-    ("3.2.1.0.5.5.5.1.0.2.1.e164.arpa", "NAPTR", r'100 5 "u" "E2U+email:mailto" "!^.*$!mailto:info@example.com!" .'),
-    ("3.2.1.0.5.5.5.1.0.2.1.e164.arpa", "NAPTR", r'100 30 "u" "E2U+voice:tel+sip" "!^(\\+.*)$!sips:\\1@gw.example.com;user=phone!" .'),
-    ("3.2.1.0.5.5.5.1.0.2.1.e164.arpa", "NAPTR", r'200 10 "u" "E2U+sip" "!^.*$!sip:last@example.com!" .'),
+    (
+        "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+        "NAPTR",
+        r'100 20 "u" "E2U+SIP" "!^.*$!sip:info@example.com!" .',
+    ),
+    (
+        "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+        "NAPTR",
+        r'100 10 "u" "E2U+sip" "!^\\+1(.*)$!sip:\\1@example.com!" .',
+    ),
+    (
+        "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+        "NAPTR",
+        r'100 5 "u" "E2U+email:mailto" "!^.*$!mailto:info@example.com!" .',
+    ),
+    (
+        "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+        "NAPTR",
+        r'100 30 "u" "E2U+voice:tel+sip" "!^(\\+.*)$!sips:\\1@gw.example.com;user=phone!" .',
+    ),
+    (
+        "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+        "NAPTR",
+        r'200 10 "u" "E2U+sip" "!^.*$!sip:last@example.com!" .',
+    ),
     # ENUM: a non-terminal NAPTR delegating to another domain.
     ("4.3.2.1.4.4.e164.arpa", "NAPTR", '100 10 "" "E2U+sip" "" enum.example.com.'),
     ("enum.example.com", "NAPTR", r'100 10 "u" "E2U+sip" "!^\\+44(.*)$!sip:\\1@uk.example.com!" .'),
@@ -104,6 +126,12 @@ async def dns_server() -> AsyncIterator[DNSServer]:
         yield server
 
 
+def sip_uri(text: str) -> SipURI:
+    uri = parse_uri(text)
+    assert isinstance(uri, SipURI)
+    return uri
+
+
 def brief(targets: list[Target]) -> list[tuple[str, str, str, int]]:
     return [(t.transport, t.host, t.address, t.port) for t in targets]
 
@@ -118,7 +146,11 @@ def asked(server: DNSServer) -> set[str]:
 @pytest.mark.asyncio
 async def test_naptr_srv_a_chain_orders_by_naptr_then_srv_priority(dns_server: DNSServer) -> None:
     targets = await bounded(
-        resolve("sip:alice@example.com", resolver=dns_server.resolver(), transports=("udp", "tcp", "tls"))
+        resolve(
+            "sip:alice@example.com",
+            resolver=dns_server.resolver(),
+            transports=("udp", "tcp", "tls"),
+        )
     )
     assert brief(targets) == [
         ("tls", "tls1.example.com", "192.0.2.3", 5061),
@@ -137,7 +169,7 @@ async def test_naptr_srv_a_chain_orders_by_naptr_then_srv_priority(dns_server: D
 @pytest.mark.asyncio
 async def test_naptr_filters_by_supported_transports(dns_server: DNSServer) -> None:
     targets = await bounded(
-        resolve(parse_uri("sip:example.com"), resolver=dns_server.resolver(), transports=("tcp",))
+        resolve(sip_uri("sip:example.com"), resolver=dns_server.resolver(), transports=("tcp",))
     )
     assert brief(targets) == [
         ("tcp", "sip1.example.com", "192.0.2.1", 5060),
@@ -359,7 +391,9 @@ async def test_a_and_aaaa_fallback(dns_server: DNSServer) -> None:
 
 @pytest.mark.asyncio
 async def test_truncated_udp_answer_is_retried_over_tcp() -> None:
-    records: list[Record] = [("big.example.com", "A", f"10.0.{i // 250}.{i % 250 + 1}") for i in range(120)]
+    records: list[Record] = [
+        ("big.example.com", "A", f"10.0.{i // 250}.{i % 250 + 1}") for i in range(120)
+    ]
     async with DNSServer(records) as server:
         targets = await bounded(resolve("sip:big.example.com:5060", resolver=server.resolver()))
         assert len(targets) == 120
@@ -400,6 +434,19 @@ async def test_timeout_becomes_resolution_error() -> None:
 
 
 @pytest.mark.asyncio
+async def test_closed_port_becomes_resolution_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = ["127.0.0.1"]
+    resolver.port = port
+    resolver.lifetime = 0.5
+    with pytest.raises(ResolutionError, match=r"dual\.example\.com A"):
+        await bounded(resolve("sip:dual.example.com:5060", resolver=resolver))
+
+
+@pytest.mark.asyncio
 async def test_bad_input() -> None:
     with pytest.raises(ResolutionError, match="not a sip or sips URI"):
         await resolve("tel:+12015550123")
@@ -423,7 +470,7 @@ def test_e164_domain() -> None:
     assert e164_domain("tel:+44 (1234);phone-context=x", suffix="e164.example.") == (
         "4.3.2.1.4.4.e164.example"
     )
-    with pytest.raises(ValueError, match="not an E.164 number"):
+    with pytest.raises(ValueError, match=r"not an E\.164 number"):
         e164_domain("+1-800-FLOWERS")
 
 

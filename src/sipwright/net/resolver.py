@@ -129,7 +129,10 @@ _W = TypeVar("_W", bound=_Weighted)
 
 def order_srv(records: Iterable[_W], rng: random.Random | None = None) -> list[_W]:
     """Order SRV-like records per RFC 2782: ascending priority, then weighted random
-    selection within each priority (weight-0 records first, so they rarely win)."""
+    selection within each priority (weight-0 records first, so they rarely win).
+
+    The result depends only on the input order and ``rng``.
+    """
     rng = rng if rng is not None else random.Random()
     by_priority: dict[int, list[_W]] = {}
     for record in records:
@@ -266,6 +269,8 @@ async def _from_srv(ctx: _Context, srv_name: str, transport: str) -> list[Target
             name=answer.name,
             rdtype="SRV",
         )
+    # Name servers shuffle records; a fixed starting order makes a seeded rng repeatable.
+    usable.sort(key=lambda r: (r.priority, r.weight, r.target, r.port))
     ordered = order_srv(usable, ctx.rng)
     results = await asyncio.gather(
         *(_addresses(ctx.resolver, r.target.to_text(), ctx.prefer_ipv6) for r in ordered),
@@ -400,9 +405,7 @@ async def resolve(
     explicit = _explicit_transport(uri)
     if explicit is not None and explicit not in allowed:
         raise ResolutionError(f"{uri}: transport {explicit!r} is not among {', '.join(allowed)}")
-    implicit = explicit or next(
-        (t for t in _IMPLICIT_TRANSPORTS[uri.scheme] if t in allowed), None
-    )
+    implicit = explicit or next((t for t in _IMPLICIT_TRANSPORTS[uri.scheme] if t in allowed), None)
 
     host = uri.maddr or uri.host
     ip = _ip_literal(host)
@@ -441,9 +444,7 @@ async def resolve(
     targets = await _from_naptr(ctx, domain, allowed)
     if targets:
         return targets
-    targets, error = await _collect(
-        [(f"{SRV_PREFIXES[t]}.{domain}", t) for t in allowed], ctx
-    )
+    targets, error = await _collect([(f"{SRV_PREFIXES[t]}.{domain}", t) for t in allowed], ctx)
     if targets:
         return targets
     if error is not None:  # SRV records that lead nowhere, or a failed SRV query
