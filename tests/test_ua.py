@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from dnsserver import DNSServer
 from sipwright.sip.message import Response, parse_message
 from sipwright.ua import Agent, CallFailed, IncomingCall
 
@@ -123,3 +124,36 @@ async def test_malformed_request_gets_400_with_warning_and_agent_keeps_running()
             ok = await alice.options(f"sip:bob@127.0.0.1:{port}")
             assert ok.status == 200
         assert bob.endpoint.malformed_responses == 1
+
+
+@pytest.mark.asyncio
+async def test_srv_resolved_call_fails_over_from_a_dead_target_to_a_live_one() -> None:
+    # A port nobody listens on: TCP connection refused, the first SRV target is dead.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    async with Agent("sip:bob@127.0.0.1:0", transport="tcp") as bob:
+        live = next(d for d in bob.listening if d.transport == "tcp")
+        zone = [
+            ("example.test", "NAPTR", '10 10 "s" "SIP+D2T" "" _sip._tcp.example.test.'),
+            ("_sip._tcp.example.test", "SRV", f"10 0 {dead_port} dead.example.test."),
+            ("_sip._tcp.example.test", "SRV", f"20 0 {live.port} live.example.test."),
+            ("dead.example.test", "A", "127.0.0.1"),
+            ("live.example.test", "A", "127.0.0.1"),
+        ]
+        async with (
+            DNSServer(zone) as dns_server,
+            Agent("sip:alice@127.0.0.1:0", resolver=dns_server.resolver()) as alice,
+        ):
+            answering = asyncio.create_task(_answer_one(bob))
+            call = await alice.invite("sip:bob@example.test")
+            response = await call.answered(timeout=10)
+            assert response.status == 200
+            await answering
+            assert call.destination is not None
+            assert (call.destination.transport, call.destination.port) == ("tcp", live.port)
+            assert any(str(dead_port) in error for error in call.record.errors)
+            await call.hangup()
+            asked = {(name, rdtype) for name, rdtype, _ in dns_server.queries}
+            assert ("example.test", "NAPTR") in asked
+            assert ("_sip._tcp.example.test", "SRV") in asked

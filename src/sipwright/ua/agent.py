@@ -19,8 +19,11 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 
+import dns.asyncresolver
+
 from sipwright.net.address import DEFAULT_PORTS, SECURE, Destination, Flow, is_ip, strip_brackets
 from sipwright.net.endpoint import ClientTransactionHandle, MessageLog, SipEndpoint
+from sipwright.net.resolver import ResolutionError, resolve
 from sipwright.net.transport_layer import TransportError
 from sipwright.sip.builders import build_request, new_call_id, new_tag
 from sipwright.sip.digest import DigestClient, parse_challenge
@@ -34,6 +37,7 @@ from sipwright.ua.registration import Registration
 __all__ = ["Agent", "CallFailed", "Credentials"]
 
 Credentials = tuple[str, str]  # (user, password)
+_CLIENT_TRANSPORTS = ("udp", "tcp", "tls")
 
 
 class Agent:
@@ -53,6 +57,7 @@ class Agent:
         timers: TimerConfig | None = None,
         trace: Callable[[MessageLog], None] | None = None,
         user_agent: str = "sipwright",
+        resolver: dns.asyncresolver.Resolver | None = None,
     ) -> None:
         uri = parse_uri(contact)
         if not isinstance(uri, SipURI):
@@ -64,6 +69,7 @@ class Agent:
             (user, password) if user is not None and password is not None else None
         )
         self.display_name = display_name
+        self.resolver = resolver
         self._server_ssl = ssl_context
         self.user_agent = user_agent
         self.endpoint = SipEndpoint(
@@ -138,9 +144,12 @@ class Agent:
         host = strip_brackets(uri.maddr or uri.host)
         if is_ip(host):
             return [Destination(transport, host, uri.port or DEFAULT_PORTS[transport])]
-        from sipwright.net.resolver import resolve  # noqa: PLC0415 - optional DNS stack
-
-        targets = await resolve(uri if uri.transport else uri.with_params(transport=transport))
+        # No transport in the URI: let RFC 3263 choose among those we speak, ours first.
+        preference = (self.transport, *(t for t in _CLIENT_TRANSPORTS if t != self.transport))
+        try:
+            targets = await resolve(uri, transports=preference, resolver=self.resolver)
+        except ResolutionError as error:
+            raise CallFailed(None, f"cannot resolve {uri}: {error}") from None
         return [Destination(t.transport, t.address, t.port) for t in targets]
 
     def next_hop(self, request_uri: SipURI, route: Sequence[str] = ()) -> SipURI:
