@@ -157,3 +157,21 @@ async def test_srv_resolved_call_fails_over_from_a_dead_target_to_a_live_one() -
             asked = {(name, rdtype) for name, rdtype, _ in dns_server.queries}
             assert ("example.test", "NAPTR") in asked
             assert ("_sip._tcp.example.test", "SRV") in asked
+
+
+@pytest.mark.asyncio
+async def test_call_over_websocket() -> None:
+    async with (
+        Agent("sip:bob@127.0.0.1:0", transport="ws") as bob,
+        Agent("sip:alice@127.0.0.1:0", transport="ws") as alice,
+    ):
+        port = next(d.port for d in bob.listening if d.transport == "ws")
+        answering = asyncio.create_task(_answer_one(bob))
+        call = await alice.invite(f"sip:bob@127.0.0.1:{port};transport=ws")
+        assert (await call.answered(timeout=5)).status == 200
+        incoming = await answering
+        assert incoming.flow.transport == "ws"
+        await call.hangup()
+        await incoming.wait_ended(5)
+        assert alice.endpoint.transports.stats.connections_opened == 1
+        assert bob.endpoint.transports.stats.connections_accepted == 1

@@ -8,6 +8,7 @@ for a registered agent, new requests go back along it.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +18,7 @@ __all__ = [
     "RELIABLE",
     "SECURE",
     "TRANSPORTS",
+    "Connection",
     "Destination",
     "Flow",
     "format_host",
@@ -91,3 +93,15 @@ class Flow(Protocol):
     def is_open(self) -> bool: ...
 
     def send(self, data: bytes) -> None: ...
+
+
+class Connection(Flow, Protocol):
+    """A connection-oriented flow (TCP, TLS, WS, WSS) that the pool keeps."""
+
+    @property
+    def outgoing(self) -> bool: ...
+
+    @property
+    def closed(self) -> asyncio.Future[None]: ...
+
+    def close(self) -> None: ...

@@ -18,10 +18,10 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
-from sipwright.net.address import Destination, Flow, format_host
-from sipwright.net.transport_layer import StreamConnection, TransportError, TransportLayer
+from sipwright.net.address import Connection, Destination, Flow, format_host
+from sipwright.net.transport_layer import TransportError, TransportLayer
 from sipwright.sip.errors import ParseError
 from sipwright.sip.headers import parse_via
 from sipwright.sip.message import Request, Response, make_response, parse_message
@@ -298,8 +298,8 @@ class SipEndpoint:
             via = via.with_param("received", host)
         if "rport" in via.params and via.params.get("rport") is None:
             via = via.with_param("rport", str(port))
-        if isinstance(flow, StreamConnection) and "alias" in via.params:
-            self.transports.add_alias(flow, via.host, via.port or 5060)
+        if flow.transport != "udp" and "alias" in via.params:
+            self.transports.add_alias(cast(Connection, flow), via.host, via.port or 5060)
         if str(via) != values[0]:
             rest = values[1:]
             request.headers.remove("Via")

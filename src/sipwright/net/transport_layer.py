@@ -20,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from sipwright.net.address import Destination, Flow, strip_brackets
+from websockets.asyncio.server import Server as WsServer
+
+from sipwright.net.address import Connection, Destination, Flow, strip_brackets
+from sipwright.net.websocket import connect_websocket, serve_websocket
 from sipwright.sip.errors import ParseError
 from sipwright.sip.framing import KeepAlivePing, KeepAlivePong, StreamFramer
 from sipwright.sip.message import Request, Response, parse_message
@@ -218,9 +221,10 @@ class TransportLayer:
         self.stats = TransportStats()
         self._udp: list[UdpSocket] = []
         self._servers: list[tuple[str, asyncio.Server]] = []
-        self._connections: dict[tuple[str, str, int], StreamConnection] = {}
-        self._connecting: dict[tuple[str, str, int], asyncio.Future[StreamConnection]] = {}
-        self._all: set[StreamConnection] = set()
+        self._connections: dict[tuple[str, str, int], Connection] = {}
+        self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
+        self._all: set[Connection] = set()
+        self._ws_servers: list[WsServer] = []
         self.listening: list[Destination] = []
 
     # --- listening -----------------------------------------------------------------------
@@ -237,6 +241,12 @@ class TransportLayer:
             )
             self._udp.append(protocol)
             where = Destination("udp", host, protocol.local[1])
+        elif transport in ("ws", "wss"):
+            if transport == "wss" and ssl_context is None:
+                raise ValueError("a WSS listener needs a certificate (ssl_context)")
+            ws_server = await serve_websocket(self, transport, host, port, ssl_context)
+            self._ws_servers.append(ws_server)
+            where = Destination(transport, host, ws_server.sockets[0].getsockname()[1])
         elif transport in ("tcp", "tls"):
             if transport == "tls" and ssl_context is None:
                 raise ValueError("a TLS listener needs a certificate (ssl_context)")
@@ -284,13 +294,13 @@ class TransportLayer:
             raise TransportError(str(error)) from error
         self.stats.sent += 1
 
-    def connection_for(self, destination: Destination) -> StreamConnection | None:
+    def connection_for(self, destination: Destination) -> Connection | None:
         """An open connection to ``destination`` (by address or announced alias)."""
         key = (destination.transport, destination.host, destination.port)
         connection = self._connections.get(key)
         return connection if connection is not None and connection.is_open else None
 
-    def add_alias(self, connection: StreamConnection, host: str, port: int) -> None:
+    def add_alias(self, connection: Connection, host: str, port: int) -> None:
         """RFC 5923: the peer says this connection also reaches ``host:port``."""
         self._connections[(connection.transport, strip_brackets(host), port)] = connection
 
@@ -303,7 +313,7 @@ class TransportLayer:
         await self.listen("udp", "::" if want_v6 else "0.0.0.0", 0)
         return self._udp[-1]
 
-    async def _connection(self, destination: Destination) -> StreamConnection:
+    async def _connection(self, destination: Destination) -> Connection:
         existing = self.connection_for(destination)
         if existing is not None:
             return existing
@@ -311,16 +321,19 @@ class TransportLayer:
         pending = self._connecting.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        if destination.transport not in ("tcp", "tls"):
-            raise TransportError(f"no {destination.transport} client in this transport layer")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[StreamConnection] = loop.create_future()
+        future: asyncio.Future[Connection] = loop.create_future()
         self._connecting[key] = future
         try:
+            if destination.transport in ("ws", "wss"):
+                connection = await connect_websocket(self, destination, self.client_ssl)
+                self._connections[key] = connection
+                future.set_result(connection)
+                return connection
             context = None
             if destination.transport == "tls":
                 context = self.client_ssl or ssl.create_default_context()
-            _, connection = await asyncio.wait_for(
+            _, stream = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: StreamConnection(self, destination.transport, outgoing=True),
                     destination.host,
@@ -329,6 +342,10 @@ class TransportLayer:
                 ),
                 self.connect_timeout,
             )
+        except TransportError as error:
+            future.set_exception(error)
+            future.exception()
+            raise
         except (OSError, TimeoutError, ssl.SSLError) as error:
             self.stats.send_errors += 1
             failure = TransportError(f"cannot connect to {destination}: {error}")
@@ -337,13 +354,13 @@ class TransportLayer:
             raise failure from error
         finally:
             self._connecting.pop(key, None)
-        self._connections[key] = connection
-        future.set_result(connection)
-        return connection
+        self._connections[key] = stream
+        future.set_result(stream)
+        return stream
 
     # --- from the protocols --------------------------------------------------------------
 
-    def _connection_made(self, connection: StreamConnection) -> None:
+    def _connection_made(self, connection: Connection) -> None:
         self._all.add(connection)
         if connection.outgoing:
             self.stats.connections_opened += 1
@@ -353,7 +370,7 @@ class TransportLayer:
             connection
         )
 
-    def _connection_lost(self, connection: StreamConnection) -> None:
+    def _connection_lost(self, connection: Connection) -> None:
         self._all.discard(connection)
         for key in [k for k, c in self._connections.items() if c is connection]:
             del self._connections[key]
@@ -385,8 +402,13 @@ class TransportLayer:
             connection.close()
         for _, server in self._servers:
             server.close()
+        for ws_server in self._ws_servers:
+            ws_server.close()
         for _, server in self._servers:
             await server.wait_closed()
+        for ws_server in self._ws_servers:
+            await ws_server.wait_closed()
+        self._ws_servers.clear()
         waits = [c.closed for c in list(self._all)]
         if waits:
             await asyncio.wait(waits, timeout=1.0)

@@ -106,12 +106,12 @@ class Agent:
         host = strip_brackets(self.contact_uri.host)
         port = self.contact_uri.port or 0
         transports = {self.transport}
-        if self.transport in ("tcp", "tls"):
+        if self.transport != "udp":
             transports.add("udp")  # answer UDP too: peers may fall back to it
         for transport in sorted(transports):
-            context = self._server_ssl if transport == "tls" else None
-            if transport == "tls" and context is None:
-                continue  # a TLS client needs no listener; connections are reused
+            context = self._server_ssl if transport in SECURE else None
+            if transport in SECURE and context is None:
+                continue  # a TLS/WSS client needs no listener; connections are reused
             listen_port = port if transport == self.transport else 0
             self.listening.append(
                 await self.endpoint.listen(transport, host, listen_port, ssl_context=context)
