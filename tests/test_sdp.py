@@ -48,6 +48,7 @@ VECTOR_NAMES = sorted(path.name for path in VECTORS.glob("*.sdp"))
 EOL = dict.fromkeys(VECTOR_NAMES, "\r\n") | {"linphone_lf_only.sdp": "\n"}
 
 KEY_30 = bytes(range(30))
+HEAD = "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n"
 
 
 def vector(name: str) -> bytes:
@@ -279,7 +280,10 @@ def test_rfc4566_example_fields() -> None:
 
 
 def test_formats_of_non_rtp_media_are_strings() -> None:
-    text = "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fmtp:webrtc-datachannel max-message-size=262144\r\n"
+    text = HEAD + (
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        "a=fmtp:webrtc-datachannel max-message-size=262144\r\n"
+    )
     md = SessionDescription.parse(text).media[0]
     assert md.formats == ("webrtc-datachannel",)
     assert md.payload_types == ()
@@ -439,8 +443,6 @@ def test_rtpmap_and_rtcp_values() -> None:
 
 
 # -- errors ------------------------------------------------------------------------------
-
-HEAD = "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n"
 
 
 @pytest.mark.parametrize(

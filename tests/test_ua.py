@@ -175,3 +175,33 @@ async def test_call_over_websocket() -> None:
         await incoming.wait_ended(5)
         assert alice.endpoint.transports.stats.connections_opened == 1
         assert bob.endpoint.transports.stats.connections_accepted == 1
+
+
+@pytest.mark.asyncio
+async def test_hold_unhold_and_session_timer_refresh() -> None:
+    from sipwright.sip.sdp import SessionDescription
+
+    async with Agent("sip:bob@127.0.0.1:0") as bob, Agent("sip:alice@127.0.0.1:0") as alice:
+        answering = asyncio.create_task(_answer_one(bob))
+        call = await alice.invite(f"sip:bob@127.0.0.1:{bob.listening[0].port}", session_expires=2)
+        answer = await call.answered(timeout=5)
+        incoming = await answering
+        assert answer.headers.first("Session-Expires") == "2;refresher=uac"
+        assert "timer" in (answer.headers.first("Require") or "")
+        assert (await call.hold()).status == 200
+        assert call.on_hold
+        assert (await call.unhold()).status == 200
+        assert not call.on_hold
+        reinvites = [e.summary for e in incoming.record.events if e.summary.startswith("INVITE")]
+        assert len(reinvites) == 3  # the call and the two re-INVITEs
+        # The session refresh (at half of 2 s) arrives as one more re-INVITE.
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if any(e.direction == "refresh" for e in call.record.events):
+                break
+        assert any(e.summary == "session refresh 200" for e in call.record.events)
+        assert call.session.local_sdp is not None
+        sdp = SessionDescription.parse(bytes(call.session.local_sdp))
+        assert sdp.effective_direction(sdp.media[0]) == "sendrecv"
+        await call.hangup()
+        await incoming.wait_ended(5)

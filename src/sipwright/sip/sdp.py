@@ -113,7 +113,7 @@ class Origin:
         parts = _split(value)
         if len(parts) != 6:
             raise ParseError(
-                "o= needs <username> <sess-id> <sess-version> <nettype> <addrtype> <a>"
+                "o= needs 6 fields: username sess-id sess-version nettype addrtype address"
             )
         ids = _uint(parts[1], "sess-id"), _uint(parts[2], "sess-version")
         return cls(parts[0], *ids, parts[3], parts[4], parts[5])
@@ -382,7 +382,7 @@ def _parse_fmtp(value: str) -> tuple[str, str]:
 
 
 def _parse_ms(value: str) -> int:
-    # RFC 8866 §6.4 allows "20.0"; packetization is whole milliseconds in practice.
+    # RFC 8866 §9 allows a real ptime ("20.0"); packets are whole milliseconds in practice.
     match = _MS.fullmatch(value.strip(" "))
     if match is None:
         raise ParseError(f"not a time in milliseconds: {value!r}")
@@ -757,28 +757,30 @@ def _split_lines(text: str) -> tuple[list[tuple[str, str]], str]:
     return lines, trailer
 
 
-def _parse_line(letter: str, value: str, in_media: bool) -> SessionField:
+_LINE_PARSERS: dict[str, Callable[[str], SessionField]] = {
+    "a": Attribute.parse,
+    "o": Origin.parse,
+    "c": Connection.parse,
+    "b": Bandwidth.parse,
+    "t": Timing.parse,
+}
+
+
+def _parse_line(letter: str, value: str, raw: RawLine, in_media: bool) -> SessionField:
     if in_media and letter in _SESSION_ONLY:
         raise ParseError(f"{letter}= is not allowed in a media section")
-    if letter == "a":
-        attr = Attribute.parse(value)
-        check = _CHECKED.get(attr.name) if in_media else None
-        if check is not None:
-            if attr.value is None:
-                raise ParseError(f"a={attr.name} needs a value")
-            check(attr.value)
-        return attr
-    parsers: dict[str, Callable[[str], SessionField]] = {
-        "o": Origin.parse,
-        "c": Connection.parse,
-        "b": Bandwidth.parse,
-        "t": Timing.parse,
-    }
-    if letter in parsers:
-        return parsers[letter](value)
-    if letter == "v":
-        _uint(value, "version", digits=9)
-    return Line(letter, value)
+    parser = _LINE_PARSERS.get(letter)
+    if parser is None:
+        if letter == "v":
+            _uint(value, "version", digits=9)
+        return Line(letter, value, raw=raw)
+    item = parser(value)
+    if in_media and isinstance(item, Attribute) and item.name in _CHECKED:
+        if item.value is None:
+            raise ParseError(f"a={item.name} needs a value")
+        _CHECKED[item.name](item.value)
+    object.__setattr__(item, "raw", raw)  # on a new object; cheaper than dataclasses.replace
+    return item
 
 
 def _parse(data: bytes | str) -> SessionDescription:
@@ -787,30 +789,33 @@ def _parse(data: bytes | str) -> SessionDescription:
         raise ParseError("empty session description")
     style = lines[0][1] or "\r\n"
     session: list[SessionField] = []
+    seen: set[str] = set()
     sections: list[tuple[_MLine, RawLine, list[MediaField]]] = []
     for number, (text, eol) in enumerate(lines, 1):
         try:
             if "\r" in text or "\0" in text:  # RFC 8866 §9: text excludes CR and NUL
                 raise ParseError("line holds a CR or NUL character")
-            if len(text) < 2 or text[1] != "=" or not (text[0].isascii() and text[0].isalpha()):
+            letter = text[:1]
+            if text[1:2] != "=" or not (letter.isascii() and letter.isalpha()):
                 raise ParseError("expected <type>=<value>")
-            if (number == 1) != (text[0] == "v"):
+            if (number == 1) != (letter == "v"):
                 raise ParseError("v= must be the first line and only there")
             raw = RawLine(text, None if eol == style else eol)
-            if text[0] == "m":
+            if letter == "m":
                 sections.append((_parse_m(text[2:]), raw, []))
                 continue
-            item = replace(_parse_line(text[0], text[2:], bool(sections)), raw=raw)
+            item = _parse_line(letter, text[2:], raw, bool(sections))
             if sections and not isinstance(item, Origin | Timing):  # both session-only
                 sections[-1][2].append(item)
-            elif text[0] in "os" and any(_letter(f) == text[0] for f in session):
-                raise ParseError(f"more than one {text[0]}= line")
+            elif letter in "os" and letter in seen:
+                raise ParseError(f"more than one {letter}= line")
             else:
                 session.append(item)
+                seen.add(letter)
         except ParseError as exc:
             raise ParseError(f"line {number}: {exc.message}", 400, line=text) from None
     for letter in "ost":
-        if not any(_letter(f) == letter for f in session):
+        if letter not in seen:
             raise ParseError(f"missing mandatory {letter}= line")
     media = tuple(
         MediaDescription(m, port, proto, fmts, tuple(items), port_count=count, raw=raw)

@@ -272,9 +272,18 @@ class Agent:
         headers: Sequence[tuple[str, str]] = (),
         body: bytes | None = None,
         content_type: str = "application/sdp",
+        session_expires: int | None = None,
     ) -> OutgoingCall:
-        """Start a call to ``uri``; ``await call.answered()`` waits for the 2xx."""
-        call = OutgoingCall(self, uri, headers=headers, body=body, content_type=content_type)
+        """Start a call to ``uri``; ``await call.answered()`` waits for the 2xx.
+        ``session_expires`` asks for RFC 4028 session timers (we refresh)."""
+        call = OutgoingCall(
+            self,
+            uri,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+            session_expires=session_expires,
+        )
         self.calls.append(call)
         call.start()
         return call

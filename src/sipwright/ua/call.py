@@ -29,6 +29,7 @@ from sipwright.sip.sdp_negotiation import NegotiationError, build_answer, build_
 from sipwright.sip.transaction_client import make_cancel
 from sipwright.sip.uri import SipURI, parse_uri
 from sipwright.ua.record import CallRecord
+from sipwright.ua.session import DialogRequests, session_timer_of
 
 if TYPE_CHECKING:
     from sipwright.ua.agent import Agent
@@ -51,6 +52,12 @@ class CallFailed(Exception):
         super().__init__(f"call failed: {text}")
 
 
+def _reliable(response: Response) -> bool:
+    """A reliable provisional response (RFC 3262 §3: Require: 100rel and RSeq)."""
+    require = (response.headers.get("Require") or "").lower()
+    return "100rel" in require and "RSeq" in response.headers
+
+
 def _summary(message: Request | Response) -> str:
     if isinstance(message, Request):
         return f"{message.method} {message.uri}"
@@ -60,10 +67,10 @@ def _summary(message: Request | Response) -> str:
 class _Call:
     """What both directions share: the record, the dialog and in-dialog requests."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, record: CallRecord) -> None:
         self.agent = agent
-        self.dialog: Dialog | None = None
-        self.record: CallRecord
+        self.record = record
+        self.session = DialogRequests(agent, record)
         self.ended = asyncio.Event()
         self.destination: Destination | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,12 +84,39 @@ class _Call:
     def is_ended(self) -> bool:
         return self.ended.is_set()
 
+    @property
+    def dialog(self) -> Dialog | None:
+        return self.session.dialog
+
+    @dialog.setter
+    def dialog(self, dialog: Dialog | None) -> None:
+        self.session.dialog = dialog
+
+    @property
+    def on_hold(self) -> bool:
+        return self.session.on_hold
+
+    async def hold(self) -> Response:
+        """Re-INVITE with a=sendonly (RFC 3264 §8.4); returns the final response."""
+        return await self.session.hold()
+
+    async def unhold(self) -> Response:
+        return await self.session.unhold()
+
+    async def send_request(
+        self, method: str, *, body: bytes = b"", content_type: str | None = None
+    ) -> Response:
+        """Any request inside the dialog (INFO, UPDATE, MESSAGE, OPTIONS ...)."""
+        response, _, _ = await self.session.send(method, body=body, content_type=content_type)
+        return response
+
     def _now(self) -> float:
         return self.agent.endpoint.now()
 
     def _end(self, by: str, error: str | None = None) -> None:
         if self.ended.is_set():
             return
+        self.session.stop()
         self.record.ended = self._now()
         self.record.ended_by = by
         if error:
@@ -110,9 +144,13 @@ class _Call:
             # A re-INVITE or UPDATE (hold, session refresh): accept it with our SDP.
             response = make_response(request, 200)
             self._add_contact(response)
-            body = self._local_sdp()
-            if body:
-                response.set_body(body, "application/sdp")
+            local = self.session.local_sdp
+            if local is not None and request.body:
+                response.set_body(bytes(local), "application/sdp")
+            timer = session_timer_of(request)
+            if timer is not None:
+                response.headers.add("Session-Expires", f"{timer[0]};refresher={timer[1] or 'uac'}")
+                response.headers.add("Require", "timer")
             handle.respond(response)
         else:
             handle.reply(200)
@@ -120,37 +158,12 @@ class _Call:
     def _ack(self, ack: Request) -> None:
         del ack
 
-    def _local_sdp(self) -> bytes:
-        return b""
-
     def _add_contact(self, response: Response) -> None:
         if self.dialog is not None:
             response.headers.add("Contact", str(self.dialog.local_target))
 
     async def _in_dialog_request(self, method: str) -> Response:
-        dialog = self.dialog
-        if dialog is None:
-            raise ProtocolError(f"no dialog to send {method} in")
-        agent = self.agent
-
-        def make(destination: Destination) -> Request:
-            host, port, _ = agent.local_parts(destination)
-            request = dialog.create_request(
-                method,
-                via_host=host,
-                via_port=port,
-                via_transport=destination.transport.upper(),
-            )
-            agent.finish_via(request, destination)
-            self.record.note(self._now(), "sent", _summary(request))
-            return request
-
-        target = dialog.remote_target
-        route = [str(r) for r in dialog.route_set]
-        if not isinstance(target, SipURI):
-            raise ProtocolError("the remote target is not a SIP URI")
-        _, response, _ = await agent.send(make, target, route=route)
-        self.record.note(self._now(), "received", _summary(response))
+        response, _, _ = await self.session.send(method)
         return response
 
 
@@ -163,16 +176,29 @@ class OutgoingCall(_Call):
         headers: Sequence[tuple[str, str]] = (),
         body: bytes | None = None,
         content_type: str = "application/sdp",
+        session_expires: int | None = None,
     ) -> None:
-        super().__init__(agent)
         target = parse_uri(uri)
         if not isinstance(target, SipURI):
             raise ValueError(f"cannot call {uri!r}: not a sip: or sips: URI")
+        call_id = new_call_id()
+        super().__init__(
+            agent,
+            CallRecord(
+                call_id=call_id,
+                direction="outgoing",
+                local_uri=agent.aor(target.host),
+                remote_uri=str(target),
+                transport=agent.transport_for(target),
+                started=agent.endpoint.now(),
+            ),
+        )
+        self.session_expires = session_expires
         self.target = target
         self.headers = list(headers)
         self.body = body
         self.content_type = content_type
-        self.call_id = new_call_id()
+        self.call_id = call_id
         self.from_tag = new_tag()
         self.invite: Request | None = None
         self.final: Response | None = None
@@ -180,14 +206,6 @@ class OutgoingCall(_Call):
         self._answered: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._ack_request: Request | None = None
         self._task: asyncio.Task[None] | None = None
-        self.record = CallRecord(
-            call_id=self.call_id,
-            direction="outgoing",
-            local_uri=agent.aor(target.host),
-            remote_uri=str(target),
-            transport=agent.transport_for(target),
-            started=self._now(),
-        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -285,7 +303,15 @@ class OutgoingCall(_Call):
         body = self.body
         if body is None:
             offer = build_offer(address=host.strip("[]"), port=_MEDIA_PORT)
+            self.session.local_sdp = offer
             body = bytes(offer)
+        elif self.content_type == "application/sdp":
+            with contextlib.suppress(ParseError):
+                self.session.local_sdp = SessionDescription.parse(body)
+        timers = []
+        if self.session_expires is not None:
+            # RFC 4028 §7.1: we offer to refresh; the answer may pick the UAS instead.
+            timers = [("Session-Expires", f"{self.session_expires};refresher=uac")]
         request = build_request(
             "INVITE",
             target,
@@ -299,7 +325,9 @@ class OutgoingCall(_Call):
             contact=contact,
             extra_headers=[
                 *self.headers,
-                ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE"),
+                *timers,
+                ("Supported", "100rel, timer, replaces"),
+                ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK"),
                 ("User-Agent", agent.user_agent),
             ],
             body=body,
@@ -329,7 +357,9 @@ class OutgoingCall(_Call):
                 if response.status in (180, 183) and self.record.ringing is None:
                     self.record.ringing = now
                 with contextlib.suppress(ProtocolError, ParseError):
-                    dialogs.receive_response(response, now)
+                    early = dialogs.receive_response(response, now).dialog
+                    if early is not None and _reliable(response):
+                        self._spawn(self._prack(early, response))
                 continue
             if final is None:
                 final = response
@@ -342,6 +372,11 @@ class OutgoingCall(_Call):
         if final is None:
             raise TimeoutError(f"INVITE to {request.uri}: no final response")
         return final
+
+    async def _prack(self, dialog: Dialog, provisional: Response) -> None:
+        """RFC 3262 §4: acknowledge a reliable provisional response with PRACK."""
+        with contextlib.suppress(TransportError, TimeoutError, CallFailed, ProtocolError):
+            await self.session.prack(dialog, provisional)
 
     def _answer(self, dialogs: UacDialogSet, response: Response, now: float) -> None:
         outcome = dialogs.receive_response(response, now)
@@ -357,6 +392,10 @@ class OutgoingCall(_Call):
             if response.body and response.content_type == "application/sdp":
                 self.remote_sdp = SessionDescription.parse(response.body)
         self._spawn(self._send_ack(dialog))
+        timer = session_timer_of(response)
+        if timer is not None:
+            interval, refresher = timer
+            self.session.start_session_timer(interval, we_refresh=refresher != "uas")
         if not self._answered.done():
             self._answered.set_result(response)
 
@@ -391,9 +430,6 @@ class OutgoingCall(_Call):
                                 self._ack_request, self.destination
                             )
 
-    def _local_sdp(self) -> bytes:
-        return self.invite.body if self.invite is not None else b""
-
 
 class _AnswerTimer:
     """Feeds an ``AnswerRetransmitter`` from the endpoint's single timer loop."""
@@ -420,7 +456,18 @@ class _AnswerTimer:
 
 class IncomingCall(_Call):
     def __init__(self, agent: Agent, handle: ServerTransactionHandle, flow: Flow) -> None:
-        super().__init__(agent)
+        request = handle.request
+        super().__init__(
+            agent,
+            CallRecord(
+                call_id=request.call_id,
+                direction="incoming",
+                local_uri=str(request.to.uri),
+                remote_uri=str(request.from_.uri),
+                transport=flow.transport,
+                started=agent.endpoint.now(),
+            ),
+        )
         self.handle = handle
         self.flow = flow
         self.request = handle.request
@@ -433,14 +480,6 @@ class IncomingCall(_Call):
         with contextlib.suppress(ParseError):
             if self.request.body and self.request.content_type == "application/sdp":
                 self.remote_sdp = SessionDescription.parse(self.request.body)
-        self.record = CallRecord(
-            call_id=self.request.call_id,
-            direction="incoming",
-            local_uri=str(self.request.to.uri),
-            remote_uri=str(self.request.from_.uri),
-            transport=flow.transport,
-            started=self._now(),
-        )
         self.record.note(self.record.started, "received", _summary(self.request))
 
     @property
@@ -485,9 +524,18 @@ class IncomingCall(_Call):
         if body is None and self.remote_sdp is not None:
             host = self.flow.local[0]
             with contextlib.suppress(NegotiationError):
-                body = bytes(build_answer(self.remote_sdp, address=host, port=_MEDIA_PORT + 2))
+                answer = build_answer(self.remote_sdp, address=host, port=_MEDIA_PORT + 2)
+                self.session.local_sdp = answer
+                body = bytes(answer)
         if body:
             response.set_body(body, "application/sdp")
+        timer = session_timer_of(self.request)
+        if timer is not None:
+            # RFC 4028 §9: accept the interval; the caller refreshes unless it said uas.
+            refresher = timer[1] or "uac"
+            response.headers.add("Session-Expires", f"{timer[0]};refresher={refresher}")
+            response.headers.add("Require", "timer")
+            self.session.start_session_timer(timer[0], we_refresh=refresher == "uas")
         self._ensure_dialog(response)
         self.answered_response = response
         now = self._now()
@@ -531,9 +579,6 @@ class IncomingCall(_Call):
             self._timer.retransmitter.ack_received()
             self.agent.endpoint.remove_timer_source(self._timer)
         self.acked.set()
-
-    def _local_sdp(self) -> bytes:
-        return self.answered_response.body if self.answered_response is not None else b""
 
     async def hangup(self) -> None:
         """BYE once answered; before that, reject with 480 (§15)."""
