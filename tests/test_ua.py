@@ -205,3 +205,35 @@ async def test_hold_unhold_and_session_timer_refresh() -> None:
         assert sdp.effective_direction(sdp.media[0]) == "sendrecv"
         await call.hangup()
         await incoming.wait_ended(5)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", ["tls", "wss"])
+async def test_call_over_tls_verifies_the_server(transport: str) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1", "localhost")
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+    async with (
+        Agent("sip:bob@127.0.0.1:0", transport=transport, ssl_context=server_ssl) as bob,
+        Agent("sip:alice@127.0.0.1:0", transport=transport, client_ssl=client_ssl) as alice,
+        Agent("sip:eve@127.0.0.1:0", transport=transport) as untrusting,
+    ):
+        port = next(d.port for d in bob.listening if d.transport == transport)
+        answering = asyncio.create_task(_answer_one(bob))
+        call = await alice.invite(f"sips:bob@127.0.0.1:{port};transport={transport}")
+        assert (await call.answered(timeout=5)).status == 200
+        incoming = await answering
+        assert incoming.flow.transport == transport
+        await call.hangup()
+        # Without our CA the peer's certificate is rejected (verification is the default).
+        rejected = await untrusting.invite(f"sips:bob@127.0.0.1:{port};transport={transport}")
+        with pytest.raises(CallFailed) as info:
+            await rejected.answered(timeout=5)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) or "certificate" in str(info.value)

@@ -270,7 +270,7 @@ class Rtcp:
 
 
 def _b64decode(text: str) -> bytes:
-    # RFC 4568 §9.1: key-salt is base64 (RFC 4648); some stacks drop the padding.
+    # RFC 4568 §9.2: key-salt is base64 (RFC 4648); some stacks drop the padding.
     if _B64.fullmatch(text) is None:
         raise ParseError(f"key-salt is not base64: {text!r}")
     try:
@@ -281,7 +281,7 @@ def _b64decode(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class KeyParam:
-    """A key-param of a crypto attribute (RFC 4568 §9.1).
+    """A key-param of a crypto attribute (RFC 4568 §9.1, inline key-info §9.2).
 
     For ``inline`` (the only method RFC 4568 defines, §6.1) ``key_salt`` is the decoded
     master key then master salt (30 bytes for the AES_CM_128 suites), ``lifetime`` counts

@@ -208,9 +208,11 @@ def _origin(
     return Origin(username, sess_id, version, "IN", _addrtype(address), address)
 
 
-def _check_port(port: int) -> None:
+def _check(port: int, direction: Direction) -> None:
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is not in 0..65535")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"bad direction {direction!r}")
 
 
 def _audio_lines(
@@ -251,13 +253,11 @@ def build_offer(
 
     Dynamic codecs get their customary PT when free, else the lowest free one from 96
     (RFC 3551 §3).  ``crypto`` lines are added as given; SDES keys belong with RTP/SAVP
-    (RFC 4568 §3.1.4), but ``proto`` is left to the caller so that "best effort" SRTP
+    (RFC 4568 §6), but ``proto`` is left to the caller so that "best effort" SRTP
     offers (RTP/AVP with a=crypto) can be built too.  ``session_version`` defaults to the
     session id, as many stacks do.
     """
-    _check_port(port)
-    if direction not in DIRECTIONS:
-        raise ValueError(f"bad direction {direction!r}")
+    _check(port, direction)
     chosen: dict[tuple[str, int, int], Codec] = {}
     for codec in map(lookup_codec, codecs):
         chosen.setdefault((codec.name.lower(), codec.clock_rate, codec.channels), codec)
@@ -268,7 +268,9 @@ def build_offer(
     for codec in chosen.values():
         pt = codec.payload_type
         if pt is None or (not codec.is_static and pt in used):
-            pt = next(n for n in range(96, 128) if n not in used)
+            pt = next((n for n in range(96, 128) if n not in used), None)
+            if pt is None:
+                raise ValueError("more dynamic codecs than dynamic payload types (96-127)")
         used.add(pt)
         pairs.append((codec, pt))
     fmtps = {pt: codec.fmtp for codec, pt in pairs if codec.fmtp is not None}
@@ -392,7 +394,7 @@ def build_answer(
     """
     ports = [port] if isinstance(port, int) else list(port)
     for number in ports:
-        _check_port(number)
+        _check(number, direction)
     ours = [lookup_codec(spec) for spec in codecs]
     unknown = [s for s in crypto_suites if s not in SRTP_KEY_LENGTHS]
     if key_provider is None and unknown:
