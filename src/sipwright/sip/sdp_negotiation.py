@@ -109,8 +109,8 @@ CODECS: dict[str, Codec] = {
         Codec("G722", 8000, payload_type=9),
         Codec("CN", 8000, payload_type=13),
         Codec("G729", 8000, payload_type=18),
-        Codec("telephone-event", 8000, payload_type=101, fmtp="0-16"),  # RFC 4733 §7.1.1
-        Codec("opus", 48000, 2, payload_type=111, fmtp="useinbandfec=1"),  # RFC 7587 §7
+        Codec("telephone-event", 8000, payload_type=101, fmtp="0-16"),  # DTMF+flash, RFC 4733 §3.2
+        Codec("opus", 48000, 2, payload_type=111, fmtp="useinbandfec=1"),  # RFC 7587 §6.1
         Codec("iLBC", 8000, fmtp="mode=30"),  # RFC 3952 §5
         Codec("speex", 8000),  # RFC 5574
         Codec("G726-32", 8000),  # RFC 3551 §4.5.4
@@ -121,7 +121,7 @@ CODECS: dict[str, Codec] = {
 DEFAULT_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
 
 #: Master key + master salt length in bytes per SDES crypto-suite: RFC 4568 §6.2 (AES_CM
-#: and F8 128-bit), RFC 6188 §7 (AES-192/256), RFC 7714 §12 (AEAD GCM, 12-byte salt).
+#: and F8 128-bit), RFC 6188 (AES-192/256) and RFC 7714 (AEAD GCM, with a 12-byte salt).
 SRTP_KEY_LENGTHS: dict[str, int] = {
     "AES_CM_128_HMAC_SHA1_80": 30,
     "AES_CM_128_HMAC_SHA1_32": 30,
