@@ -237,3 +237,37 @@ async def test_call_over_tls_verifies_the_server(transport: str) -> None:
         with pytest.raises(CallFailed) as info:
             await rejected.answered(timeout=5)
         assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) or "certificate" in str(info.value)
+
+
+@pytest.mark.asyncio
+async def test_oversized_header_block_closes_the_connection_not_the_agent() -> None:
+    async with Agent("sip:bob@127.0.0.1:0", transport="tcp") as bob:
+        port = next(d.port for d in bob.listening if d.transport == "tcp")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        chunk = b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\nX-Junk: " + b"a" * 65536
+        closed = False
+        try:
+            for _ in range(160):  # up to 10 MB, but the agent hangs up long before
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+        if not closed:
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        assert bob.endpoint.transports.stats.malformed == 1
+        async with Agent("sip:alice@127.0.0.1:0", transport="tcp") as alice:
+            ok = await alice.options(f"sip:bob@127.0.0.1:{port};transport=tcp")
+            assert ok.status == 200
+
+
+@pytest.mark.asyncio
+async def test_crlf_keepalive_ping_gets_a_pong_on_tcp() -> None:
+    async with Agent("sip:bob@127.0.0.1:0", transport="tcp") as bob:
+        port = next(d.port for d in bob.listening if d.transport == "tcp")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"\r\n\r\n")  # RFC 5626 §4.4.1 ping
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+        writer.close()
+        await writer.wait_closed()
