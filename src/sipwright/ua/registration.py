@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from sipwright.net.address import Destination
+from sipwright.net.address import Destination, Flow
 from sipwright.sip.builders import build_request, new_call_id, new_tag
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response
@@ -42,6 +42,9 @@ class Registration:
         self.contact: str | None = None
         self.gruu: str | None = None
         self.response: Response | None = None
+        # The flow (connection) the binding was made over: on TCP/TLS/WS the registrar
+        # sends our incoming requests back along it (RFC 5626 §3, RFC 5923).
+        self.flow: Flow | None = None
         self.call_id = new_call_id()
         self.tag = new_tag()
         self.cseq = 0
@@ -123,7 +126,8 @@ class Registration:
                 agent.authorize(request, challenge, str(self.registrar))
             return request
 
-        _, response, _ = await agent.send(make, self.registrar)
+        handle, response, _ = await agent.send(make, self.registrar)
+        self.flow = handle.flow
         return response
 
     def _granted(self, response: Response, asked: int) -> int:
