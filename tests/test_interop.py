@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KamailioServer
+
+from sipwright.ua import Agent, IncomingCall
 
 import peers
-from sipwright.ua import Agent, IncomingCall
+from peers import KamailioServer, SippTransport
 
 pytestmark = pytest.mark.peers
 
-SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}
+SIPP_TRANSPORT: dict[str, SippTransport] = {"udp": "u1", "tcp": "t1"}
 
 
 class Answerer:
@@ -108,7 +109,7 @@ def test_sipp_uac_calls_sipwright_answer(
     uac = peers.sipp_uac(
         f"127.0.0.1:{sip_port}",
         tmp_path=tmp_path,
-        transport=SIPP_TRANSPORT[transport],  # type: ignore[arg-type]
+        transport=SIPP_TRANSPORT[transport],
         calls=3,
         rate=10,
     )
@@ -167,7 +168,7 @@ def test_wrong_password_is_one_line_and_exit_1(kamailio_server: KamailioServer) 
             "wrong",
             "--timeout",
             "10",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -15,7 +15,6 @@ import dns.asyncresolver
 import pytest
 import pytest_asyncio
 
-from dnsserver import DNSServer, Record
 from sipwright.net.resolver import (
     ResolutionError,
     Target,
@@ -25,6 +24,8 @@ from sipwright.net.resolver import (
     resolve,
 )
 from sipwright.sip.uri import SipURI, parse_uri
+
+from dnsserver import DNSServer, Record
 
 T = TypeVar("T")
 

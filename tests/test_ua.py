@@ -7,9 +7,10 @@ import socket
 
 import pytest
 
-from dnsserver import DNSServer
 from sipwright.sip.message import Response, parse_message
 from sipwright.ua import Agent, CallFailed, IncomingCall
+
+from dnsserver import DNSServer
 
 
 async def _answer_one(agent: Agent, *, ring: float = 0.0, code: int = 200) -> IncomingCall:
