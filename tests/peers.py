@@ -51,17 +51,6 @@ Transport = Literal["udp", "tcp", "tls"]
 
 # ----------------------------------------------------------------------------- programs
 
-# Debian package that provides each program, for skip messages.
-PACKAGES: Mapping[str, str] = {
-    "sipp": "sip-tester",
-    "sipsak": "sipsak",
-    "kamailio": "kamailio",
-    "kamcmd": "kamailio",
-    "tshark": "tshark",
-    "baresip": "baresip-core",
-    "openssl": "openssl",
-}
-
 
 def which(program: str) -> str | None:
     """Path of ``program`` on PATH or in /usr/sbin (Kamailio lives there), else None."""
@@ -182,6 +171,46 @@ class SipResponse:
         return None
 
 
+def build_request(
+    method: str,
+    host: str,
+    port: int,
+    transport: Transport = "udp",
+    *,
+    local_port: int = 9,
+    uri: str | None = None,
+    user: str = "probe",
+    to: str | None = None,
+    headers: Sequence[str] = (),
+) -> tuple[bytes, str]:
+    """A body-less request written by hand; returns (bytes, Call-ID).
+
+    R-URI ``uri`` (default sip:host:port[;transport=...]); From sip:``user``@127.0.0.1;
+    To ``to`` (default the R-URI); ``headers``: extra "Name: value" lines.
+    """
+    token = uuid.uuid4().hex
+    call_id = f"{token}@{HOST}"
+    target = uri if uri is not None else f"sip:{host}:{port}"
+    if uri is None and transport != "udp":
+        target += f";transport={transport}"
+    extra = "".join(f"{line}\r\n" for line in headers)
+    text = (
+        f"{method} {target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport.upper()} {HOST}:{local_port};branch=z9hG4bK{token[:16]};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:{user}@{HOST}>;tag={token[16:24]}\r\n"
+        f"To: <{to or target}>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: 1 {method}\r\n"
+        f"Contact: <sip:{user}@{HOST}:{local_port}>\r\n"
+        f"{extra}"
+        "User-Agent: sipwright-tests-probe\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n"
+    )
+    return text.encode("ascii"), call_id
+
+
 def build_options(
     host: str,
     port: int,
@@ -192,27 +221,16 @@ def build_options(
     user: str = "probe",
 ) -> tuple[bytes, str]:
     """An OPTIONS request written by hand; returns (bytes, Call-ID)."""
-    token = uuid.uuid4().hex
-    call_id = f"{token}@{HOST}"
-    target = uri if uri is not None else f"sip:{host}:{port}"
-    if uri is None and transport != "udp":
-        target += f";transport={transport}"
-    via_transport = transport.upper()
-    text = (
-        f"OPTIONS {target} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{via_transport} {HOST}:{local_port};branch=z9hG4bK{token[:16]};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:{user}@{HOST}>;tag={token[16:24]}\r\n"
-        f"To: <{target}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        "CSeq: 1 OPTIONS\r\n"
-        f"Contact: <sip:{user}@{HOST}:{local_port}>\r\n"
-        "Accept: application/sdp\r\n"
-        "User-Agent: sipwright-tests-probe\r\n"
-        "Content-Length: 0\r\n"
-        "\r\n"
+    return build_request(
+        "OPTIONS",
+        host,
+        port,
+        transport,
+        local_port=local_port,
+        uri=uri,
+        user=user,
+        headers=["Accept: application/sdp"],
     )
-    return text.encode("ascii"), call_id
 
 
 def parse_response(data: bytes) -> SipResponse:
@@ -233,8 +251,11 @@ def parse_response(data: bytes) -> SipResponse:
     return SipResponse(int(match.group(1)), match.group(2), headers, body, data)
 
 
-def _read_stream_message(sock: socket.socket, buffer: bytearray) -> bytes:
-    """Read one SIP message off a stream socket (headers + Content-Length body)."""
+def read_stream_message(sock: socket.socket, buffer: bytearray) -> bytes:
+    """Read one SIP message off a stream socket (headers + Content-Length body).
+
+    ``buffer`` keeps bytes read past the message for the next call (reuse it per socket).
+    """
     while True:
         end = buffer.find(b"\r\n\r\n")
         if end >= 0:
@@ -268,13 +289,56 @@ def send_options(
     an unverified one) and ``server_hostname`` for SNI and the host name check.
     Raises TimeoutError, ConnectionError or ssl.SSLError.
     """
+    return send_request(
+        "OPTIONS",
+        host,
+        port,
+        transport,
+        timeout=timeout,
+        ssl_context=ssl_context,
+        server_hostname=server_hostname,
+        uri=uri,
+        headers=["Accept: application/sdp"],
+    )
+
+
+def send_request(
+    method: str,
+    host: str,
+    port: int,
+    transport: Transport = "udp",
+    *,
+    timeout: float = 2.0,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = "localhost",
+    uri: str | None = None,
+    user: str = "probe",
+    to: str | None = None,
+    headers: Sequence[str] = (),
+) -> SipResponse:
+    """Send one body-less request (see ``build_request``); the first final response.
+
+    Same transport handling as ``send_options``.
+    """
+
+    def build(local_port: int) -> tuple[bytes, str]:
+        return build_request(
+            method,
+            host,
+            port,
+            transport,
+            local_port=local_port,
+            uri=uri,
+            user=user,
+            to=to,
+            headers=headers,
+        )
+
     deadline = time.monotonic() + timeout
     if transport == "udp":
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((HOST, 0))
-            message, call_id = build_options(
-                host, port, "udp", local_port=sock.getsockname()[1], uri=uri
-            )
+            message, call_id = build(sock.getsockname()[1])
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -301,9 +365,7 @@ def send_options(
             # on success the raw socket is detached into the SSLSocket; on failure the
             # SSLSocket closes itself and the raw one is closed below
             sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
-        message, call_id = build_options(
-            host, port, transport, local_port=sock.getsockname()[1], uri=uri
-        )
+        message, call_id = build(sock.getsockname()[1])
         sock.sendall(message)
         buffer = bytearray()
         while True:
@@ -311,7 +373,7 @@ def send_options(
             if remaining <= 0:
                 raise TimeoutError(f"no SIP response from {transport} {host}:{port}")
             sock.settimeout(remaining)
-            response = _maybe_response(_read_stream_message(sock, buffer), call_id)
+            response = _maybe_response(read_stream_message(sock, buffer), call_id)
             if response is not None and response.status >= 200:
                 return response
     finally:
@@ -703,8 +765,9 @@ def sipp_uac(
 
     ``-m calls -r rate``; ``service`` -> ``-s`` (user part of the R-URI, default
     "service"); ``local_port`` -> ``-p`` (default: a free port; SIPp itself would take
-    5060 when that is free, which collides between concurrent runs); ``timeout`` -> ``-timeout Ns -timeout_error``, so a stuck run exits by
-    itself with 255 instead of hanging. Wait with ``wait_exit()``: 0 means all calls OK.
+    5060 when that is free, which collides between concurrent runs); ``timeout`` ->
+    ``-timeout Ns -timeout_error``, so a stuck run exits by itself with 255 instead of
+    hanging. Wait with ``wait_exit()``: 0 means all calls OK.
     """
     argv: list[str] = ["-sf", str(scenario)] if scenario is not None else ["-sn", "uac"]
     argv += [target, "-i", HOST, "-t", transport, "-m", str(calls), "-r", f"{rate:g}"]
@@ -1058,57 +1121,36 @@ def kamailio(
     ``kamailio -DD -E -m 64 -M 8 -f <copy of config> -w <dir> -Y <dir> -A ...``:
     ports, the TLS config and the binrpc control socket are passed as pre-processor
     defines (see the header of tests/kamailio/kamailio.cfg). Ports default to free
-    ones; UDP and TCP share one number unless given. TLS listens only when ``certs``
-    (a tests.certs.CertBundle) is given; ``tls_port`` defaults to a free TCP port.
-    ``users`` adds/overrides users (alice/bob with "secret" are always there).
+    ones (UDP and TCP share one number; if another process grabs one before Kamailio
+    binds it, it is started again on new ports, up to 3 times). TLS listens only when
+    ``certs`` (a tests/certs.py CertBundle) is given; ``tls_port`` defaults to a free
+    TCP port; ``require_client_cert`` makes the TLS server ask for and require a client
+    certificate issued by the test CA.
+    ``users`` adds/overrides users (alice/bob with "secret" are always there; names
+    and passwords: letters, digits and ``._~!*'()+-``).
     ``invite_auth``: 407-challenge initial INVITE/MESSAGE/SUBSCRIBE too.
     ``algorithm``: digest algorithm of the challenges (default MD5).
-    Ready means: OPTIONS over UDP answered, TCP (and TLS) accepting.
+    ``defines``: more ``-A`` pre-processor defines.
+    Ready means: OPTIONS over UDP answered, TCP (and TLS) accepting, binrpc listening.
+    Startup takes about 0.3 s.
     """
     require("kamailio")
-    workdir = tmp_path / name
-    workdir.mkdir(parents=True, exist_ok=True)
-    if udp_port is None and tcp_port is None:
-        udp_port = tcp_port = free_sip_port()
-    udp_port = udp_port if udp_port is not None else free_port("udp")
-    tcp_port = tcp_port if tcp_port is not None else free_port("tcp")
-    ctl_port = free_port("tcp")
-
-    cfg = workdir / "kamailio.cfg"
-    shutil.copyfile(config, cfg)
-    extra_users = {**DEFAULT_USERS, **(users or {})}
-    lines = []
-    for user, password in extra_users.items():
-        if not (_NAME_OK.fullmatch(user) and _NAME_OK.fullmatch(password)):
-            raise ValueError(f"user/password must match {_NAME_OK.pattern}: {user!r}")
-        lines.append(f'\t$sht(users=>{user}) = "{password}";\n')
-    (workdir / "kamailio-users.cfg").write_text("".join(lines))
-
-    args = [
-        "-DD",
-        "-E",
-        "-m",
-        "64",
-        "-M",
-        "8",
-        "-f",
-        str(cfg),
-        "-w",
-        str(workdir),
-        "-Y",
-        str(workdir),
-        "-A",
-        f"SIP_UDP_PORT={udp_port}",
-        "-A",
-        f"SIP_TCP_PORT={tcp_port}",
-        "-A",
-        f'CTL_SOCKET="tcp:{HOST}:{ctl_port}"',
-    ]
     if certs is not None:
         require_kamailio_tls()
-        tls_port = tls_port if tls_port is not None else free_port("tcp")
+    all_users = {**DEFAULT_USERS, **(users or {})}
+    for user, password in all_users.items():
+        if not (_NAME_OK.fullmatch(user) and _NAME_OK.fullmatch(password)):
+            raise ValueError(f"user/password must match {_NAME_OK.pattern}: {user!r}")
+    workdir = tmp_path / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "kamailio.cfg"
+    shutil.copyfile(config, cfg)
+    (workdir / "kamailio-users.cfg").write_text(
+        "".join(f'\t$sht(users=>{user}) = "{password}";\n' for user, password in all_users.items())
+    )
+    tls_cfg = workdir / "tls.cfg"
+    if certs is not None:
         template = string.Template((KAMAILIO_DIR / "tls.cfg").read_text())
-        tls_cfg = workdir / "tls.cfg"
         tls_cfg.write_text(
             template.substitute(
                 verify="yes" if require_client_cert else "no",
@@ -1117,30 +1159,48 @@ def kamailio(
                 ca=certs.ca_cert,
             )
         )
-        args += ["-A", "WITH_TLS", "-A", f"SIP_TLS_PORT={tls_port}"]
-        args += ["-A", f'TLS_CONFIG="{tls_cfg}"']
-    else:
-        tls_port = None
-    if invite_auth:
-        args += ["-A", "WITH_INVITE_AUTH"]
-    if algorithm is not None:
-        args += ["-A", f'AUTH_ALGORITHM="{algorithm}"']
-    for define in defines:
-        args += ["-A", define]
 
-    peer = KamailioPeer(name, [require("kamailio"), *args], tmp_path / f"{name}.log", cwd=workdir)
-    peer.udp_port, peer.tcp_port, peer.tls_port = udp_port, tcp_port, tls_port
-    peer.ctl_port, peer.users, peer.workdir = ctl_port, extra_users, workdir
-    try:
-        wait_for_port(HOST, udp_port, "udp", ready_timeout, peer=peer)
-        wait_for_port(HOST, tcp_port, "tcp", ready_timeout, peer=peer)
-        if tls_port is not None:
-            wait_for_port(HOST, tls_port, "tls", ready_timeout, peer=peer)
-        wait_for_bound(ctl_port, "tcp", ready_timeout, peer=peer)
-    except BaseException:
-        peer.stop()
-        raise
-    return peer
+    auto_ports = udp_port is None and tcp_port is None and tls_port is None
+    for attempt in range(3 if auto_ports else 1):
+        if auto_ports:
+            udp_port = tcp_port = free_sip_port()
+        udp = udp_port if udp_port is not None else free_port("udp")
+        tcp = tcp_port if tcp_port is not None else free_port("tcp")
+        tls = (tls_port if tls_port is not None else free_port("tcp")) if certs else None
+        ctl = free_port("tcp")
+        args = ["-DD", "-E", "-m", "64", "-M", "8", "-f", str(cfg), "-w", str(workdir)]
+        args += ["-Y", str(workdir), "-A", f"SIP_UDP_PORT={udp}", "-A", f"SIP_TCP_PORT={tcp}"]
+        args += ["-A", f'CTL_SOCKET="tcp:{HOST}:{ctl}"']
+        if tls is not None:
+            args += ["-A", "WITH_TLS", "-A", f"SIP_TLS_PORT={tls}"]
+            args += ["-A", f'TLS_CONFIG="{tls_cfg}"']
+        if invite_auth:
+            args += ["-A", "WITH_INVITE_AUTH"]
+        if algorithm is not None:
+            args += ["-A", f'AUTH_ALGORITHM="{algorithm}"']
+        for define in defines:
+            args += ["-A", define]
+
+        log = tmp_path / (f"{name}.log" if attempt == 0 else f"{name}.{attempt}.log")
+        peer = KamailioPeer(name, [require("kamailio"), *args], log, cwd=workdir)
+        peer.udp_port, peer.tcp_port, peer.tls_port, peer.ctl_port = udp, tcp, tls, ctl
+        peer.users, peer.workdir = all_users, workdir
+        try:
+            wait_for_port(HOST, udp, "udp", ready_timeout, peer=peer)
+            wait_for_port(HOST, tcp, "tcp", ready_timeout, peer=peer)
+            if tls is not None:
+                wait_for_port(HOST, tls, "tls", ready_timeout, peer=peer)
+            wait_for_bound(ctl, "tcp", ready_timeout, peer=peer)
+        except PeerExited:
+            peer.stop()
+            if auto_ports and "Address already in use" in peer.log_text() and attempt < 2:
+                continue
+            raise
+        except BaseException:
+            peer.stop()
+            raise
+        return peer
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------- sipsak
@@ -1151,13 +1211,17 @@ def sipsak(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``sipsak ARGS`` to completion (killed after ``timeout`` s; TimeoutExpired).
 
-    Exit codes: 0 = a 2xx (or, in usrloc modes, all steps) OK; 1 = an unexpected or
-    non-2xx reply; 2 = local error (or no reply); 3 = remote error (e.g. 4xx-6xx when
-    sipsak expected success). Quirks (0.9.8.1): a 5-digit port inside ``-s`` is
-    truncated to 4 digits in the request's R-URI/To text (the packet still goes to the
-    right port): give the port with ``-r PORT`` and no port in the URI when the URI
-    text matters. It sends from a different UDP port than the one its Via/Contact
-    name (use ``--symmetric`` to send and receive on one port).
+    Exit codes (man sipsak): 0 = a 200 was received (usrloc modes: all steps OK);
+    1 = something other than 1xx/2xx was received; 2 = local error (unresolvable name,
+    bad options); 3 = remote error: ICMP error, no answer (timeout), redirect without
+    Contact. A silent UDP target makes sipsak retransmit for ~32 s (timeout it).
+
+    Quirks (0.9.8.1): a 5-digit port inside ``-s`` is cut to 4 digits in the R-URI and
+    To it writes (``-s sip:127.0.0.1:49256`` sends "OPTIONS sip:127.0.0.1:4925" to the
+    right port): write ``-s sip:127.0.0.1 -r PORT`` (Kamailio takes a port-less
+    127.0.0.1 as itself). It sends from another UDP port than the one its Via and
+    Contact name (``--symmetric`` makes it use one). Usrloc mode (-U) prints the
+    messages only with ``-vvv``.
     """
     argv = [require("sipsak"), *args]
     return subprocess.run(
@@ -1196,6 +1260,28 @@ def sipsak_register(
 # ------------------------------------------------------------------------------- tshark
 
 
+def pcap_packet_count(pcap: Path) -> int:
+    """Number of packets in a classic pcap file written so far (pcapng: not supported)."""
+    data = pcap.read_bytes()
+    if len(data) < 24:
+        return 0
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order: Literal["little", "big"] = "little"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = "big"
+    else:
+        raise ValueError(f"{pcap} is not a classic pcap file")
+    count, offset = 0, 24
+    while offset + 16 <= len(data):
+        captured = int.from_bytes(data[offset + 8 : offset + 12], order)
+        if offset + 16 + captured > len(data):
+            break
+        count += 1
+        offset += 16 + captured
+    return count
+
+
 @dataclass
 class Capture:
     """A running tshark capture (see ``tshark_capture``)."""
@@ -1204,10 +1290,37 @@ class Capture:
     pcap: Path
     ports: list[int] = field(default_factory=list)
 
-    def stop(self, settle: float = 0.3) -> Path:
-        """Wait ``settle`` s for the last packets to be written, stop tshark, return the file."""
+    def packet_count(self) -> int:
+        """Packets written to the (classic pcap) file so far."""
+        return pcap_packet_count(self.pcap)
+
+    def wait_packets(self, count: int, timeout: float = 5.0) -> int:
+        """Wait until at least ``count`` packets are in the file; returns the count.
+
+        dumpcap hands packets over in batches (up to ~0.25 s late); raises TimeoutError.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            have = self.packet_count()
+            if have >= count:
+                return have
+            self.peer.check_running()
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{have} of {count} packets captured within {timeout} s")
+            time.sleep(0.02)
+
+    def stop(self, settle: float = 0.5, *, packets: int | None = None) -> Path:
+        """Let the last packets reach the file, stop tshark, return the file.
+
+        With ``packets``: wait until that many are in the file (pcap only; TimeoutError
+        after 5 s), else sleep ``settle`` s: packets still in dumpcap's kernel buffer
+        (it reads every ~0.25 s) are lost when tshark is stopped.
+        """
         if self.peer.is_running():
-            time.sleep(settle)
+            if packets is not None:
+                self.wait_packets(packets)
+            else:
+                time.sleep(settle)
         self.peer.stop()
         return self.pcap
 
@@ -1231,8 +1344,8 @@ def tshark_capture(
 
     The file is classic pcap (``-F pcap``) unless ``out`` ends in ".pcapng". Ready means
     tshark printed "Capturing on 'Loopback: lo'" and then "Capture started." (about
-    0.3-0.5 s after start). Stop it with
-    ``Capture.stop()`` (a short settle first, so the last packets are flushed).
+    0.3-0.5 s after start). Stop it with ``Capture.stop()``: it first waits for the
+    last packets to reach the file (``packets=N``, or a 0.5 s settle).
     """
     tshark = require("tshark")
     if capture_filter is None:
@@ -1342,15 +1455,19 @@ __all__ = [
     "SipResponse",
     "SippPeer",
     "build_options",
+    "build_request",
     "free_port",
     "free_sip_port",
     "is_port_bound",
     "kamailio",
     "parse_response",
+    "pcap_packet_count",
     "pcap_sip_summary",
+    "read_stream_message",
     "require",
     "require_kamailio_tls",
     "send_options",
+    "send_request",
     "sipp",
     "sipp_uac",
     "sipp_uas",
