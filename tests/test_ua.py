@@ -272,3 +272,78 @@ async def test_crlf_keepalive_ping_gets_a_pong_on_tcp() -> None:
         assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
         writer.close()
         await writer.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_call_over_ipv6() -> None:
+    async with Agent("sip:bob@[::1]:0") as bob, Agent("sip:alice@[::1]:0") as alice:
+        answering = asyncio.create_task(_answer_one(bob))
+        call = await alice.invite(f"sip:bob@[::1]:{bob.listening[0].port}")
+        assert (await call.answered(timeout=5)).status == 200
+        incoming = await answering
+        assert incoming.flow.remote[0] == "::1"
+        assert "IN IP6 ::1" in incoming.request.body.decode()
+        await call.hangup()
+        await incoming.wait_ended(5)
+
+
+@pytest.mark.asyncio
+async def test_tel_uri_is_resolved_with_enum() -> None:
+    async with Agent("sip:bob@127.0.0.1:0") as bob:
+        port = bob.listening[0].port
+        zone = [
+            (
+                "3.2.1.0.5.5.5.1.0.2.1.e164.arpa",
+                "NAPTR",
+                f'10 10 "u" "E2U+sip" "!^\\\\+(.*)$!sip:\\\\1@127.0.0.1:{port}!" .',
+            )
+        ]
+        async with (
+            DNSServer(zone) as dns_server,
+            Agent("sip:alice@127.0.0.1:0", resolver=dns_server.resolver()) as alice,
+        ):
+            answering = asyncio.create_task(_answer_one(bob))
+            call = await alice.invite("tel:+1-201-555-0123")
+            assert (await call.answered(timeout=5)).status == 200
+            incoming = await answering
+            assert incoming.request.uri == f"sip:12015550123@127.0.0.1:{port}"
+            await call.hangup()
+
+
+@pytest.mark.asyncio
+async def test_cancel_of_an_rfc2543_invite_without_branch() -> None:
+    """§17.2.3 fallback: a CANCEL whose Via has no z9hG4bK branch still finds its
+    INVITE (by Request-URI, tags, Call-ID, CSeq number and top Via)."""
+    async with Agent("sip:bob@127.0.0.1:0") as bob:
+        port = bob.listening[0].port
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.bind(("127.0.0.1", 0))
+            me = sock.getsockname()[1]
+            common = (
+                f"Via: SIP/2.0/UDP 127.0.0.1:{me}\r\n"
+                "From: <sip:old@127.0.0.1>;tag=2543\r\nTo: <sip:bob@127.0.0.1>\r\n"
+                "Call-ID: rfc2543-cancel@127.0.0.1\r\n"
+            )
+            invite = (
+                f"INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\n{common}CSeq: 7 INVITE\r\n"
+                "Contact: <sip:old@127.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+            )
+            await loop.sock_sendto(sock, invite.encode(), ("127.0.0.1", port))
+            incoming = await bob.next_call(timeout=5)
+            await incoming.ring()
+            cancel = (
+                f"CANCEL sip:bob@127.0.0.1:{port} SIP/2.0\r\n{common}CSeq: 7 CANCEL\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            await loop.sock_sendto(sock, cancel.encode(), ("127.0.0.1", port))
+            statuses: dict[str, int] = {}
+            while len(statuses) < 2:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+                response = parse_message(data)
+                assert isinstance(response, Response)
+                if response.status >= 200:
+                    statuses[response.cseq.method] = response.status
+        assert statuses == {"CANCEL": 200, "INVITE": 487}
+        assert incoming.cancelled

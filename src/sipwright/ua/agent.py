@@ -23,7 +23,7 @@ import dns.asyncresolver
 
 from sipwright.net.address import DEFAULT_PORTS, SECURE, Destination, Flow, is_ip, strip_brackets
 from sipwright.net.endpoint import ClientTransactionHandle, MessageLog, SipEndpoint
-from sipwright.net.resolver import ResolutionError, resolve
+from sipwright.net.resolver import ResolutionError, enum_lookup, resolve
 from sipwright.net.transport_layer import TransportError
 from sipwright.sip.builders import build_request, new_call_id, new_tag
 from sipwright.sip.digest import DigestClient, parse_challenge
@@ -275,7 +275,10 @@ class Agent:
         session_expires: int | None = None,
     ) -> OutgoingCall:
         """Start a call to ``uri``; ``await call.answered()`` waits for the 2xx.
-        ``session_expires`` asks for RFC 4028 session timers (we refresh)."""
+        ``session_expires`` asks for RFC 4028 session timers (we refresh).  A ``tel:``
+        URI is turned into a SIP URI by an ENUM lookup (RFC 6116)."""
+        if uri.lower().startswith("tel:"):
+            uri = await self.enum(uri)
         call = OutgoingCall(
             self,
             uri,
@@ -287,6 +290,16 @@ class Agent:
         self.calls.append(call)
         call.start()
         return call
+
+    async def enum(self, number: str) -> str:
+        """The first SIP URI ENUM (RFC 6116) gives for a ``tel:`` URI or E.164 number."""
+        try:
+            uris = await enum_lookup(number.removeprefix("tel:"), resolver=self.resolver)
+        except (ResolutionError, ValueError) as error:
+            raise CallFailed(None, f"ENUM lookup for {number} failed: {error}") from None
+        if not uris:
+            raise CallFailed(None, f"ENUM lookup for {number}: no SIP URI")
+        return uris[0]
 
     async def options(self, uri: str, *, headers: Sequence[tuple[str, str]] = ()) -> Response:
         """Send OPTIONS (a ping) and return the final response."""
