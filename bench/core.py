@@ -9,6 +9,7 @@ run it on an idle machine and compare runs made on the same one.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -85,21 +86,29 @@ def main() -> int:
     print(f"  parse, every header validated    {full:7.2f} us")
     print(f"  serialize                        {serialize:7.2f} us")
 
-    rates = []
-    for _ in range(args.rounds):
-        rate, succeeded = calls_per_second(args.calls)
-        if succeeded != args.calls:
-            print(f"  ERROR: only {succeeded} of {args.calls} calls succeeded", file=sys.stderr)
-            return 1
-        rates.append(rate)
     print(
         f"in-memory calls (INVITE/100/180/200/ACK/BYE/200, both sides, one core), "
         f"{args.calls} calls x {args.rounds} rounds:"
     )
-    print(
-        f"  best {max(rates):7.0f} calls/s, median {statistics.median(rates):7.0f} calls/s"
-        f"   (target > 5000 calls/s)"
-    )
+    # The transaction tables legitimately hold every transaction until Timer J/L
+    # (32 s), so the heap is full of live objects and CPython's cyclic GC rescans
+    # them often; a load generator raises the thresholds (and so does the second row).
+    default_gc = gc.get_threshold()
+    for label, threshold in (("default GC", default_gc), ("tuned GC", (100_000, 50, 100))):
+        gc.set_threshold(*threshold)
+        rates = []
+        for _ in range(args.rounds):
+            gc.collect()
+            rate, succeeded = calls_per_second(args.calls)
+            if succeeded != args.calls:
+                print(f"  ERROR: {succeeded} of {args.calls} calls succeeded", file=sys.stderr)
+                return 1
+            rates.append(rate)
+        print(
+            f"  {label:10}  best {max(rates):6.0f} calls/s, median "
+            f"{statistics.median(rates):6.0f} calls/s   (target > 5000 calls/s)"
+        )
+    gc.set_threshold(*default_gc)
     return 0
 
 

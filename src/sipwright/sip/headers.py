@@ -178,6 +178,11 @@ class Headers:
         """The lookup key (canonical name, lower case) of each field, in order."""
         return self._keys
 
+    @property
+    def values_list(self) -> list[str]:
+        """The value of each field, in order (parallel to ``keys``)."""
+        return self._values
+
     def fields(self) -> list[tuple[str, str, str]]:
         """``(key, name as written, value)`` for each field, in order."""
         return list(zip(self._keys, self._names, self._values, strict=True))

@@ -28,7 +28,6 @@ from sipwright.sip.headers import (
     NameAddr,
     Via,
     _key,
-    canonical_name,
     parse_cseq,
     parse_name_addr,
     parse_via,
@@ -373,7 +372,7 @@ def _parse_start_line(line: str, lazy: bool) -> Request | Response:
 
 
 def _frame_body(data: bytes, body_at: int, headers: Headers, stream: bool) -> bytes:
-    lengths = headers.get_all("Content-Length")
+    lengths = headers.get_all("Content-Length") if "content-length" in headers.keys else []
     available = len(data) - body_at
     if not lengths:
         if stream:
@@ -441,10 +440,11 @@ def make_response(
     """A response to ``request`` per RFC 3261 §8.2.6.2: Via (all values, in order),
     From, To, Call-ID and CSeq copied; ``to_tag`` added to To when it has none
     (a 100 Trying carries no tag, §8.2.6.2)."""
-    response = Response(status=status, reason=reason)
-    headers = response.headers
-    for name, value in request.headers:
-        key = _key(name)
+    keys: list[str] = []
+    names: list[str] = []
+    values: list[str] = []
+    source = request.headers
+    for key, value in zip(source.keys, source.values_list, strict=True):
         if key in _COPIED_TO_RESPONSE:
             if (
                 key == "to"
@@ -453,11 +453,23 @@ def make_response(
                 and parse_name_addr(value).tag is None
             ):
                 value = f"{value};tag={to_tag}"  # noqa: PLW2901 - adding the tag
-            headers.add(canonical_name(name), value)
+            keys.append(key)
+            names.append(_COPIED_TO_RESPONSE[key])
+            values.append(value)
+    response = Response(status=status, reason=reason)
+    response.headers = headers = Headers._from_lists(keys, names, values)
     if status == 100 and "Timestamp" in request.headers:  # §8.2.6.1
         headers.add("Timestamp", request.headers.first("Timestamp") or "")
     headers.add("Content-Length", "0")
     return response
 
 
-_COPIED_TO_RESPONSE = frozenset({"via", "from", "to", "call-id", "cseq", "record-route"})
+# Lookup key -> the name written in the response (compact forms are expanded).
+_COPIED_TO_RESPONSE = {
+    "via": "Via",
+    "from": "From",
+    "to": "To",
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "record-route": "Record-Route",
+}
