@@ -223,6 +223,21 @@ async def _call_through_kamailio(server: KamailioServer, transport: str) -> None
         assert bye_answer and bye_answer[-1].summary.startswith("200"), call.record.events
 
 
+def test_registration_with_two_contacts_and_unregister(kamailio_server: KamailioServer) -> None:
+    async def run() -> None:
+        registrar = kamailio_server.uri()
+        async with Agent("sip:alice@127.0.0.1:0", user="alice", password="secret") as alice:
+            registration = await alice.register(
+                registrar, expires=120, extra_contacts=["sip:alice@127.0.0.1:5999"]
+            )
+            assert len(registration.bindings) == 2, registration.bindings
+            assert len(kamailio_server.contacts("alice")) == 2
+            await registration.unregister()  # Expires: 0 for every contact it registered
+            assert kamailio_server.contacts("alice") == []
+
+    asyncio.run(run())
+
+
 @pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 def test_register_and_call_through_kamailio(
     transport: str, kamailio_server: KamailioServer

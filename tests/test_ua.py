@@ -153,7 +153,10 @@ async def test_srv_resolved_call_fails_over_from_a_dead_target_to_a_live_one() -
             await answering
             assert call.destination is not None
             assert (call.destination.transport, call.destination.port) == ("tcp", live.port)
-            assert any(str(dead_port) in error for error in call.record.errors)
+            failovers = [e.summary for e in call.record.events if e.direction == "failover"]
+            assert len(failovers) == 1
+            assert str(dead_port) in failovers[0]
+            assert call.record.succeeded
             await call.hangup()
             asked = {(name, rdtype) for name, rdtype, _ in dns_server.queries}
             assert ("example.test", "NAPTR") in asked
@@ -347,3 +350,31 @@ async def test_cancel_of_an_rfc2543_invite_without_branch() -> None:
                     statuses[response.cseq.method] = response.status
         assert statuses == {"CANCEL": 200, "INVITE": 487}
         assert incoming.cancelled
+
+
+@pytest.mark.asyncio
+async def test_503_fails_over_to_the_next_srv_target() -> None:
+    async with (
+        Agent("sip:busy@127.0.0.1:0") as overloaded,
+        Agent("sip:bob@127.0.0.1:0") as bob,
+    ):
+        zone = [
+            ("_sip._udp.example.test", "SRV", f"10 0 {overloaded.listening[0].port} a.test."),
+            ("_sip._udp.example.test", "SRV", f"20 0 {bob.listening[0].port} b.test."),
+            ("a.test", "A", "127.0.0.1"),
+            ("b.test", "A", "127.0.0.1"),
+        ]
+        async with (
+            DNSServer(zone) as dns_server,
+            Agent("sip:alice@127.0.0.1:0", resolver=dns_server.resolver()) as alice,
+        ):
+            rejecting = asyncio.create_task(_answer_one(overloaded, code=503))
+            answering = asyncio.create_task(_answer_one(bob))
+            call = await alice.invite("sip:bob@example.test;transport=udp")
+            assert (await call.answered(timeout=10)).status == 200
+            await rejecting
+            await answering
+            assert [e.summary for e in call.record.events if e.direction == "failover"] == [
+                f"udp:127.0.0.1:{overloaded.listening[0].port}: 503"
+            ]
+            await call.hangup()

@@ -28,7 +28,7 @@ def listen_spec(text: str) -> tuple[str, str, int]:
     """``udp:127.0.0.1:5070`` (IPv6: ``tcp:[::1]:5070``) -> (transport, host, port)."""
     transport, _, rest = text.partition(":")
     host, _, port = rest.rpartition(":")
-    if transport not in ("udp", "tcp", "tls") or not host or not port.isdigit():
+    if transport not in ("udp", "tcp", "tls", "ws", "wss") or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"--listen wants transport:host:port, not {text!r}")
     return transport, host.strip("[]"), int(port)
 
@@ -67,6 +67,8 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
     user = args.local.split(":", 1)[1].split("@")[0] if "@" in args.local else "sipwright"
     host_text = f"[{host}]" if ":" in host else host
     args.local = f"sip:{user}@{host_text}:{port}"
+    if transport in ("tls", "wss") and not args.cert:
+        raise UsageError(f"--listen {transport}:... needs --cert and --key")
     agent = make_agent(args, closers, transport=transport)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,9 +79,9 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
     failed = 0
     async with agent:
         for extra_transport, extra_host, extra_port in listens[1:]:
-            context = agent._server_ssl if extra_transport == "tls" else None
-            if extra_transport == "tls" and context is None:
-                raise UsageError("--listen tls:... needs --cert and --key")
+            context = agent.server_ssl if extra_transport in ("tls", "wss") else None
+            if extra_transport in ("tls", "wss") and context is None:
+                raise UsageError(f"--listen {extra_transport}:... needs --cert and --key")
             await agent.endpoint.listen(
                 extra_transport, extra_host, extra_port, ssl_context=context
             )

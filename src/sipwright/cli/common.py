@@ -65,7 +65,7 @@ def header(text: str) -> tuple[str, str]:
 def add_agent_arguments(parser: argparse.ArgumentParser, *, local_default: str) -> None:
     group = parser.add_argument_group("network")
     group.add_argument(
-        "--transport", "-t", choices=TRANSPORTS[:3], default=None,
+        "--transport", "-t", choices=TRANSPORTS, default=None,
         help="transport for requests (default: from the URI, else udp)",
     )  # fmt: skip
     group.add_argument(

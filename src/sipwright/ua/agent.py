@@ -70,7 +70,7 @@ class Agent:
         )
         self.display_name = display_name
         self.resolver = resolver
-        self._server_ssl = ssl_context
+        self.server_ssl = ssl_context
         self.user_agent = user_agent
         self.endpoint = SipEndpoint(
             timers=timers,
@@ -109,7 +109,7 @@ class Agent:
         if self.transport != "udp":
             transports.add("udp")  # answer UDP too: peers may fall back to it
         for transport in sorted(transports):
-            context = self._server_ssl if transport in SECURE else None
+            context = self.server_ssl if transport in SECURE else None
             if transport in SECURE and context is None:
                 continue  # a TLS/WSS client needs no listener; connections are reused
             listen_port = port if transport == self.transport else 0
@@ -256,11 +256,19 @@ class Agent:
         password: str | None = None,
         expires: int = 3600,
         refresh: bool = True,
+        extra_contacts: Sequence[str] = (),
     ) -> Registration:
-        """REGISTER our contact at ``registrar`` (401/407 answered with digest)."""
+        """REGISTER our contact (and ``extra_contacts``) at ``registrar``; 401/407 are
+        answered with digest.  ``registration.bindings`` lists what the registrar has."""
         if user is not None and password is not None:
             self.credentials = (user, password)
-        registration = Registration(self, registrar, user or self.contact_uri.user, expires)
+        registration = Registration(
+            self,
+            registrar,
+            user or self.contact_uri.user,
+            expires,
+            extra_contacts=extra_contacts,
+        )
         await registration.register(refresh=refresh)
         self.registrations.append(registration)
         return registration

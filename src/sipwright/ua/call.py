@@ -276,7 +276,12 @@ class OutgoingCall(_Call):
                 except (TimeoutError, TransportError) as error:
                     if destination is destinations[-1]:
                         raise
-                    self.record.errors.append(f"{destination}: {error}")
+                    self.record.note(self._now(), "failover", f"{destination}: {error}")
+                    continue
+                if final.status == 503 and destination is not destinations[-1]:
+                    # RFC 3263 §4.3: a 503 means "try the next server".
+                    self.record.note(self._now(), "failover", f"{destination}: 503")
+                    self.final = None
                     continue
                 break
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sipwright.net.address import Destination, Flow
@@ -30,7 +31,15 @@ class RegistrationFailed(Exception):
 class Registration:
     """One binding of our contact at one registrar."""
 
-    def __init__(self, agent: Agent, registrar: str, user: str | None, expires: int) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        registrar: str,
+        user: str | None,
+        expires: int,
+        *,
+        extra_contacts: Sequence[str] = (),
+    ) -> None:
         uri = parse_uri(registrar)
         if not isinstance(uri, SipURI):
             raise ValueError(f"registrar must be a sip: or sips: URI, not {registrar!r}")
@@ -38,6 +47,10 @@ class Registration:
         self.registrar = uri
         self.aor = f"sip:{user or 'sipwright'}@{uri.host}"
         self.requested = expires
+        # More bindings for the same AOR in the same REGISTER (§10.2.1.2: several
+        # Contact values), e.g. a desk phone and a soft client.
+        self.extra_contacts = list(extra_contacts)
+        self.bindings: list[str] = []
         self.expires: int | None = None  # what the registrar granted
         self.contact: str | None = None
         self.gruu: str | None = None
@@ -63,6 +76,8 @@ class Registration:
             self.expires = 0
             return response
         self.expires = self._granted(response, wanted)
+        with contextlib.suppress(ParseError):
+            self.bindings = [str(binding.uri) for binding in response.contacts]
         self.gruu = self._gruu(response)
         if refresh and self.expires and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_loop())
@@ -121,6 +136,8 @@ class Registration:
                     ("User-Agent", agent.user_agent),
                 ],
             )
+            for extra in self.extra_contacts:
+                request.headers.add("Contact", extra if extra.startswith("<") else f"<{extra}>")
             agent.finish_via(request, destination)
             if challenge is not None:
                 agent.authorize(request, challenge, str(self.registrar))
