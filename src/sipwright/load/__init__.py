@@ -1,0 +1,1 @@
+"""Load generation: call scheduling, workers, statistics."""
