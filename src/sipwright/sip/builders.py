@@ -123,18 +123,22 @@ def build_request(
     if not 0 <= max_forwards <= 255:
         raise ValueError(f"Max-Forwards must be 0-255 (§20.22): {max_forwards}")
     request_uri = uri if not isinstance(uri, str) else parse_uri(uri)
+    # Text given by the caller is used as written once it parses (cached); only a
+    # missing From tag makes us render the header afresh.
     from_addr = _name_addr(from_)
+    from_text = from_ if isinstance(from_, str) else str(from_addr)
     if from_addr.tag is None:
-        from_addr = from_addr.with_tag(new_tag())
-    to_addr = _name_addr(to)
+        from_text = str(from_addr.with_tag(new_tag()))
+    to_text = to if isinstance(to, str) else str(to)
+    _name_addr(to)  # validates a text value
 
     headers = Headers()
     headers.add("Via", format_via(via_transport, via_host, via_port, branch=branch, rport=rport))
     headers.add("Max-Forwards", str(max_forwards))
     for hop in route:
         headers.add("Route", str(_name_addr(hop)))
-    headers.add("From", str(from_addr))
-    headers.add("To", str(to_addr))
+    headers.add("From", from_text)
+    headers.add("To", to_text)
     headers.add("Call-ID", call_id or new_call_id(via_host))
     headers.add("CSeq", str(CSeq(cseq, method)))
     if contact is not None:

@@ -139,6 +139,9 @@ class Dialog:
     # default for create_ack.
     invite_cseq: int | None = None
     _acks: dict[int, Request] = field(default_factory=dict, init=False, repr=False)
+    # From and To as sent in our requests, rendered on first use.
+    _from_text: str | None = field(default=None, init=False, repr=False)
+    _to_text: str | None = field(default=None, init=False, repr=False)
 
     # --- creation ------------------------------------------------------------
 
@@ -349,12 +352,16 @@ class Dialog:
         max_forwards: int,
     ) -> Request:
         request_uri, route = self._request_uri_and_route()
-        remote = self.remote_uri.with_tag(self.remote_tag) if self.remote_tag else self.remote_uri
+        if self._from_text is None or self._to_text is None:
+            # Rendered once per dialog: the URIs and tags do not change (§12.2.1.1).
+            remote = self.remote_uri
+            self._to_text = str(remote.with_tag(self.remote_tag) if self.remote_tag else remote)
+            self._from_text = str(self.local_uri.with_tag(self.local_tag))
         return build_request(
             method,
             request_uri,
-            from_=self.local_uri.with_tag(self.local_tag),
-            to=remote,
+            from_=self._from_text,
+            to=self._to_text,
             call_id=self.call_id,
             cseq=cseq,
             via_transport=via_transport,

@@ -1,0 +1,1 @@
+"""Scenario languages understood by sipwright (SIPp XML in :mod:`.sippxml`)."""
