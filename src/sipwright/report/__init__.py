@@ -1,0 +1,1 @@
+"""Reports of test runs: SIPp-compatible statistics (counters and file writers)."""
