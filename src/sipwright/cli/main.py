@@ -42,12 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_parser(commands)
     call.add_parser(commands)
     answer.add_parser(commands)
+    commands.add_parser(
+        "sipp",
+        help="run SIPp scenarios with SIPp's command line (sipwright sipp -sn uac host)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] == "sipp":
+        # SIPp's own command-line syntax (single-dash words), not argparse's.
+        from sipwright.cli import sipp  # noqa: PLC0415 - only for this command
+
+        return sipp.main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -106,6 +106,28 @@ class SippOptions:
     def get(self, name: str, default: object = None) -> object:
         return self.values.get(name, default)
 
+    # Typed accessors: the parser already checked each value against its kind.
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name, False))
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name)
+        return default if value is None else str(value)
+
+    def number(self, name: str, default: float | None = None) -> float | None:
+        value = self.values.get(name)
+        return default if not isinstance(value, int | float) else float(value)
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        value = self.values.get(name)
+        return default if not isinstance(value, int) or isinstance(value, bool) else value
+
+    def pairs(self, name: str) -> list[tuple[str, str]]:
+        value = self.values.get(name, [])
+        return (
+            [pair for pair in value if isinstance(pair, tuple)] if isinstance(value, list) else []
+        )
+
     @property
     def transport(self) -> str:
         """sipwright's transport name for ``-t`` (default u1, UDP)."""

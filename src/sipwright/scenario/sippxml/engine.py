@@ -1,0 +1,373 @@
+"""Runs a SIPp scenario on real sockets: calls started at the configured rate (or
+created by incoming requests), messages dispatched by Call-ID, one timer loop, SIPp
+statistics and exit codes.
+
+Exit codes as SIPp's: 0 every call succeeded, 1 at least one failed, 97 stopped by
+an internal command (``stop_now``), 99 no call processed, 255 the global timeout
+(``-timeout`` with ``-timeout_error``) or a fatal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import os
+import random
+import signal
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sipwright.load.scheduler import CallScheduler, RateSettings
+from sipwright.net.address import Destination, Flow
+from sipwright.net.transport_layer import TransportError, TransportLayer
+from sipwright.report.sipp_files import MessageLog, TraceStatWriter
+from sipwright.report.sipp_stats import FailReason, Snapshot
+from sipwright.scenario.sippxml.call import CallState, ScenarioCall
+from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
+from sipwright.scenario.sippxml.model import Recv
+from sipwright.scenario.sippxml.program import Program
+from sipwright.sip.errors import ParseError
+from sipwright.sip.message import Request, Response, make_response
+
+__all__ = ["EngineSettings", "SippEngine"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
+_AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    transport: str  # udp | tcp | tls | ws | wss
+    local_ip: str
+    local_port: int
+    remote: tuple[str, int] | None
+    rate: RateSettings
+    service: str = "service"
+    call_id_format: str = "%u-%p@%s"
+    base_cseq: int = 1
+    global_timeout: float | None = None
+    timeout_error: bool = False
+    auto_answer: bool = False
+    auth_username: str | None = None
+    auth_password: str = "password"
+    media_ip: str | None = None
+    media_port: int = 6000
+    stat_file: Path | None = None
+    stat_period: float = 60.0
+    message_file: Path | None = None
+    seed: int | None = None
+
+
+class SippEngine:
+    def __init__(self, program: Program, settings: EngineSettings) -> None:
+        self.program = program
+        self.settings = settings
+        self.scenario = program.scenario
+        self.client = self.scenario.is_uac
+        self.transports = TransportLayer(self._on_message, self._on_malformed)
+        self.calls: dict[str, ScenarioCall] = {}
+        self._flows: dict[str, Flow] = {}
+        self._dead: set[str] = set()
+        self._heap: list[tuple[float, int, ScenarioCall]] = []
+        self._seq = itertools.count()
+        self._numbers = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._stop: str | None = None
+        self.processed = 0
+        self.failed = 0
+        self.rng = random.Random(settings.seed)
+        self.stats: Snapshot
+        self.run_context: RunContext
+        self.scheduler: CallScheduler | None = None
+        self._stat_writer: TraceStatWriter | None = None
+        self._message_log: MessageLog | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = self._loop = asyncio.get_running_loop()
+        settings = self.settings
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop, "signal")
+        # UDP sends from its listening socket; TCP/WS listen too, so that a peer can
+        # open connections to us (a server scenario) and [local_port] is real.
+        listens = settings.transport in ("udp", "tcp", "ws")
+        where = None
+        if listens:
+            where = await self.transports.listen(
+                settings.transport, settings.local_ip, settings.local_port
+            )
+        local_port = where.port if where is not None else settings.local_port
+        remote_ip, remote_port = settings.remote or ("127.0.0.1", 5060)
+        self.run_context = RunContext(
+            service=settings.service,
+            remote_ip=remote_ip,
+            remote_port=remote_port,
+            local_ip=settings.local_ip,
+            local_port=local_port,
+            transport=settings.transport.upper(),
+            media_ip=settings.media_ip or "",
+            media_port=settings.media_port,
+            auth_username=settings.auth_username,
+            auth_password=settings.auth_password,
+        )
+        now_wall, now = datetime.now(), loop.time()
+        scenario = self.scenario
+        self.stats = Snapshot(
+            start_wall=now_wall,
+            start_mono=now,
+            rtd_names=list(scenario.rtds),
+            response_time_repartition=scenario.response_time_repartition,
+            call_length_repartition=scenario.call_length_repartition,
+            counter_names=list(scenario.counters),
+            target_rate=settings.rate.rate,
+        )
+        if settings.stat_file is not None:
+            self._stat_writer = TraceStatWriter.for_snapshot(settings.stat_file, self.stats)
+            self._stat_writer.write(self.stats, now_wall, now)
+        if settings.message_file is not None:
+            self._message_log = MessageLog(settings.message_file)
+        if self.client:
+            self.scheduler = CallScheduler(settings.rate, now, seed=settings.seed or 0)
+        deadline = now + settings.global_timeout if settings.global_timeout else None
+        next_dump = now + settings.stat_period
+        try:
+            while self._stop is None:
+                now = loop.time()
+                if deadline is not None and now >= deadline:
+                    self._stop = "timeout"
+                    break
+                self._start_calls(now)
+                self._fire_timers(now)
+                if self._finished():
+                    break
+                if now >= next_dump and self._stat_writer is not None:
+                    self._stat_writer.write(self.stats, datetime.now(), now)
+                    self.stats.reset_period(datetime.now(), now)
+                    next_dump = now + settings.stat_period
+                wake = [t for t in (self._next_timer(), deadline, next_dump) if t is not None]
+                timeout = max(0.0, min(wake) - loop.time()) if wake else None
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            self._abort_remaining(loop.time())
+            if self._stat_writer is not None:
+                self._stat_writer.write(self.stats, datetime.now(), loop.time())
+                self._stat_writer.close()
+            if self._message_log is not None:
+                self._message_log.close()
+            await self.transports.close()
+        return self._exit_code()
+
+    def request_stop(self, why: str = "stop") -> None:
+        self._stop = why
+        self._wake.set()
+
+    def _finished(self) -> bool:
+        if self.client:
+            assert self.scheduler is not None
+            return self.scheduler.finished and not self.calls
+        limit = self.settings.rate.max_calls
+        return limit is not None and self.processed >= limit and not self.calls
+
+    def _exit_code(self) -> int:
+        if self._stop == "timeout" and self.settings.timeout_error:
+            return EXIT_FATAL
+        if self._stop == "stop_now":
+            return EXIT_INTERNAL
+        if self.failed:
+            return EXIT_FAILED
+        if self.processed == 0:
+            return EXIT_NO_CALLS
+        return EXIT_OK
+
+    # --- calls -------------------------------------------------------------------------
+
+    def _new_call(self, call_id: str, number: int, now: float) -> ScenarioCall:
+        context = KeywordContext.for_call(
+            self.run_context,
+            call_number=number,
+            call_id=call_id,
+            base_cseq=self.settings.base_cseq,
+        )
+        call = ScenarioCall(self.program, context, self.stats, rng=self.rng)
+        self.calls[call_id] = call
+        self.stats.call_created(outgoing=self.client)
+        return call
+
+    def _call_id(self, number: int) -> str:
+        text = self.settings.call_id_format
+        return (
+            text.replace("%%", "\0")
+            .replace("%u", str(number))
+            .replace("%p", str(os.getpid()))
+            .replace("%s", self.settings.local_ip)
+            .replace("\0", "%")
+        )
+
+    def _start_calls(self, now: float) -> None:
+        if self.scheduler is None or self._stop is not None:
+            return
+        for _ in range(self.scheduler.due(now)):
+            number = next(self._numbers)
+            call = self._new_call(self._call_id(number), number, now)
+            call.start(now)
+            self._after(call, now)
+
+    def _after(self, call: ScenarioCall, now: float) -> None:
+        """Send what the call produced, file its timer, settle it if it ended."""
+        if call.outbox:
+            for data in call.outbox:
+                self._send(call, data)
+            call.outbox.clear()
+        if call.stop_requested is not None:
+            self.request_stop(call.stop_requested)
+        if call.finished:
+            self._settle(call, now)
+            return
+        deadline = call.next_timer()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), call))
+
+    def _settle(self, call: ScenarioCall, now: float) -> None:
+        self.calls.pop(call.call_id, None)
+        self._flows.pop(call.call_id, None)
+        self._dead.add(call.call_id)
+        self.processed += 1
+        length = ((call.ended_at or now) - call.started_at) * 1000
+        if call.state is CallState.SUCCEEDED:
+            self.stats.call_succeeded(length)
+        else:
+            self.failed += 1
+            self.stats.call_failed(call.failure or FailReason.UNEXPECTED_MESSAGE, length)
+        if self.scheduler is not None:
+            self.scheduler.call_ended()
+
+    def _next_timer(self) -> float | None:
+        while self._heap:
+            deadline, _, call = self._heap[0]
+            if call.finished or call.next_timer() != deadline:
+                heapq.heappop(self._heap)  # stale entry
+                continue
+            candidates = [deadline]
+            break
+        else:
+            candidates = []
+        if self.scheduler is not None and self._stop is None:
+            due = self.scheduler.next_due(self._loop.time() if self._loop else 0.0)
+            if due is not None:
+                candidates.append(due)
+        return min(candidates) if candidates else None
+
+    def _fire_timers(self, now: float) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, call = heapq.heappop(self._heap)
+            if call.finished or call.next_timer() != deadline:
+                continue
+            call.handle_timer(now)
+            self._after(call, now)
+
+    def _abort_remaining(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            call.state = CallState.FAILED
+            call.failure = call.failure or FailReason.TIMEOUT_ON_RECV
+            self._settle(call, now)
+
+    # --- network -----------------------------------------------------------------------
+
+    def _send(self, call: ScenarioCall, data: bytes) -> None:
+        flow = self._flows.get(call.call_id)
+        try:
+            if flow is not None and flow.is_open:
+                self.transports.send_on(flow, data)
+            else:
+                assert self.settings.remote is not None
+                host, port = self.settings.remote
+                destination = Destination(self.settings.transport, host, port)
+                task = asyncio.ensure_future(self._send_to(call, destination, data))
+                task.add_done_callback(lambda _: None)
+                return
+        except TransportError as error:
+            call.error = str(error)
+            return
+        self._log("sent", flow, data)
+
+    async def _send_to(self, call: ScenarioCall, destination: Destination, data: bytes) -> None:
+        try:
+            flow = await self.transports.send(data, destination)
+        except TransportError as error:
+            call.state, call.failure = CallState.FAILED, FailReason.TCP_CONNECT
+            call.error = str(error)
+            self._settle(call, self._loop.time() if self._loop else 0.0)
+            self._wake.set()
+            return
+        self._flows.setdefault(call.call_id, flow)
+        self._log("sent", flow, data)
+
+    def _log(self, direction: str, flow: Flow, data: bytes) -> None:
+        if self._message_log is not None:
+            self._message_log.write(
+                "sent" if direction == "sent" else "received",
+                flow.transport.upper(),
+                (f"{flow.local[0]}:{flow.local[1]}", f"{flow.remote[0]}:{flow.remote[1]}"),
+                data,
+                datetime.now(),
+            )
+
+    def _on_message(self, message: Request | Response, flow: Flow) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        raw = bytes(message)
+        self._log("received", flow, raw)
+        try:
+            call_id = message.call_id
+        except ParseError:
+            return
+        call = self.calls.get(call_id)
+        if call is None:
+            if call_id in self._dead:
+                self.stats.dead_call_message()
+                return
+            if self._starts_call(message) and self._stop is None:
+                self._flows[call_id] = flow
+                call = self._new_call(call_id, next(self._numbers), now)
+                call.started_at = now
+                call.receive(message, raw, now)
+                self._after(call, now)
+                self._wake.set()
+                return
+            self._out_of_call(message, flow)
+            return
+        self._flows.setdefault(call_id, flow)
+        call.receive(message, raw, now)
+        self._after(call, now)
+        self._wake.set()
+
+    def _starts_call(self, message: Request | Response) -> bool:
+        if self.client or not isinstance(message, Request):
+            return False
+        first = next((c for c in self.scenario.commands if isinstance(c, Recv)), None)
+        return first is not None and first.request == message.method
+
+    def _out_of_call(self, message: Request | Response, flow: Flow) -> None:
+        self.stats.out_of_call_message()
+        if (
+            self.settings.auto_answer
+            and isinstance(message, Request)
+            and message.method in _AUTO_ANSWERED
+        ):
+            with contextlib.suppress(ParseError, TransportError):
+                self.transports.send_on(flow, bytes(make_response(message, 200)))
+                self.stats.auto_answered()
+
+    def _on_malformed(self, data: bytes, error: ParseError, flow: Flow) -> None:
+        del data, error, flow
+        self.stats.out_of_call_message()

@@ -1,0 +1,161 @@
+"""``sipwright sipp`` against real SIPp: built-in scenarios both ways, and bad input.
+
+A test passes when a scenario gives the same result against SIPp as SIPp itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import peers
+from peers import SippTransport
+
+SIPP_T: dict[str, SippTransport] = {"udp": "u1", "tcp": "t1"}
+
+
+def sipwright_sipp(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sipwright", "sipp", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def uas_result(tmp_path: Path, name: str, transport: str, client: list[str]) -> dict[str, str]:
+    """Run SIPp's uas for 2 calls against ``client`` (a command line) and return the
+    uas statistics; the client must exit 0."""
+    port = peers.free_sip_port()
+    uas = peers.sipp_uas(port, SIPP_T[transport], tmp_path=tmp_path, calls=2, name=name)
+    try:
+        argv = [*client, f"127.0.0.1:{port}", "-t", SIPP_T[transport], "-i", "127.0.0.1"]
+        result = subprocess.run(
+            [*argv, "-m", "2", "-r", "10", "-nostdin"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        uas.wait_exit(20)
+    finally:
+        uas.stop()
+    return uas.stats()
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_builtin_uac_against_sipp_uas_gives_sipps_own_result(
+    transport: str, tmp_path: Path
+) -> None:
+    peers.require("sipp")
+    reference = uas_result(tmp_path, "ref_uas", transport, ["sipp", "-sn", "uac"])
+    ours = uas_result(
+        tmp_path, "our_uas", transport, [sys.executable, "-m", "sipwright", "sipp", "-sn", "uac"]
+    )
+    for column in ("IncomingCall(C)", "SuccessfulCall(C)", "FailedCall(C)"):
+        assert ours[column] == reference[column], (column, ours, reference)
+    assert ours["IncomingCall(C)"] == "2"
+    if transport == "udp":
+        assert ours["SuccessfulCall(C)"] == "2"
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_uac_against_builtin_uas(transport: str, tmp_path: Path) -> None:
+    peers.require("sipp")
+    port = peers.free_sip_port()
+    stat = tmp_path / "ours.csv"
+    ours = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sipwright",
+            "sipp",
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-t",
+            SIPP_T[transport],
+            "-m",
+            "3",
+            "-trace_stat",
+            "-stf",
+            str(stat),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        peers.wait_for_bound(port, "udp" if transport == "udp" else "tcp", 10)
+        uac = peers.sipp_uac(
+            f"127.0.0.1:{port}",
+            tmp_path=tmp_path,
+            transport=SIPP_T[transport],
+            calls=3,
+            rate=10,
+            timeout=20,
+        )
+        try:
+            assert uac.wait_exit(30) == 0, uac.log_tail() + uac.errors()
+        finally:
+            uac.stop()
+        assert uac.stats()["SuccessfulCall(C)"] == "3"
+        code = ours.wait(timeout=30)
+        assert ours.stderr is not None
+        assert code == 0, ours.stderr.read()
+    finally:
+        if ours.poll() is None:
+            ours.kill()
+            ours.wait()
+        if ours.stderr is not None:
+            ours.stderr.close()
+    rows = [line.split(";") for line in stat.read_text().splitlines()]
+    last = dict(zip(rows[0], rows[-1], strict=False))
+    assert last["SuccessfulCall(C)"] == "3"
+    assert last["FailedCall(C)"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["-foo"], 1, ["Invalid argument: '-foo'."]),
+        (["-sn", "nosuch", "127.0.0.1"], 1, ["nosuch"]),
+        (["-sn", "uac"], 1, ["remote host"]),
+        (["-sf", "missing.xml", "127.0.0.1"], 255, ["missing.xml"]),
+        (["-sf", "broken.xml", "127.0.0.1"], 255, ["broken.xml:4:", "malformed XML"]),
+        (["-sf", "norecv.xml", "127.0.0.1"], 255, ["norecv.xml:3:", "response"]),
+        (["-sf", "sned.xml", "127.0.0.1"], 255, ["sned.xml:3:", "sned"]),
+    ],
+)
+def test_bad_input_is_one_line(
+    args: list[str], code: int, words: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.xml").write_text('<scenario name="x">\n<send>\n<oops>\n</scenario>\n')
+    (tmp_path / "norecv.xml").write_text(
+        '<scenario name="x">\n  <send><![CDATA[OPTIONS sip:a@b SIP/2.0]]></send>\n'
+        "  <recv/>\n</scenario>\n"
+    )
+    (tmp_path / "sned.xml").write_text('<scenario name="x">\n\n  <sned/>\n</scenario>\n')
+    result = sipwright_sipp(*args, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    text = (result.stdout + result.stderr).strip()
+    assert "Traceback" not in text
+    assert len(text.splitlines()) == 1, text
+    for word in words:
+        assert word in text, text
