@@ -159,3 +159,29 @@ def test_bad_input_is_one_line(
     assert len(text.splitlines()) == 1, text
     for word in words:
         assert word in text, text
+
+
+@pytest.mark.peers
+def test_inf_fields_reach_the_wire(tmp_path: Path) -> None:
+    """-inf SEQUENTIAL: call N takes line N of the file ([field0] in From)."""
+    from sipwright.scenario.sippxml import BUILTIN
+
+    peers.require("sipp")
+    scenario = BUILTIN["uac"].replace("sip:sipp@[local_ip]", "sip:[field0]@[local_ip]")
+    (tmp_path / "inf_uac.xml").write_text(scenario)
+    (tmp_path / "users.csv").write_text("SEQUENTIAL\nalice;secret\nbob;secret\n")
+    port = peers.free_sip_port()
+    uas = peers.sipp_uas(port, "u1", tmp_path=tmp_path, calls=2, trace_msg=True)
+    try:
+        result = sipwright_sipp(
+            "-sf", "inf_uac.xml", "-inf", "users.csv", f"127.0.0.1:{port}",
+            "-i", "127.0.0.1", "-m", "2", "-r", "10", cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        uas.wait_exit(20)
+    finally:
+        uas.stop()
+    assert uas.message_file is not None
+    log = uas.message_file.read_text()
+    assert "From: sipp <sip:alice@127.0.0.1" in log
+    assert "From: sipp <sip:bob@127.0.0.1" in log

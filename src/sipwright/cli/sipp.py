@@ -16,6 +16,7 @@ from sipwright.load.scheduler import RateSettings
 from sipwright.scenario.sippxml import load_builtin, parse_scenario
 from sipwright.scenario.sippxml.call_context import RenderError
 from sipwright.scenario.sippxml.engine import EXIT_FATAL, EngineSettings, SippEngine
+from sipwright.scenario.sippxml.injection import InjectionError, InjectionRegistry, base_name
 from sipwright.scenario.sippxml.keywords import KeywordError
 from sipwright.scenario.sippxml.model import Scenario, ScenarioError
 from sipwright.scenario.sippxml.program import Program, RunSettings
@@ -24,7 +25,7 @@ __all__ = ["main"]
 
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
-    "inf", "infindex", "trace_err", "trace_screen", "trace_rtt", "trace_logs", "cp",
+    "infindex", "trace_err", "trace_screen", "trace_rtt", "trace_logs", "cp",
     "rtp_echo", "users", "rate_increase", "rate_max", "3pcc", "master", "slave", "bg",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
@@ -35,22 +36,26 @@ def main(argv: list[str]) -> int:
         options = parse_sipp_args(argv)
         scenario = _scenario(options)
         settings = _engine_settings(options, scenario)
+        inf = options.get("inf")
+        paths = [str(p) for p in inf] if isinstance(inf, list) else []
+        injection = InjectionRegistry.load(paths) if paths else None
         program = Program.build(
             scenario,
             _run_settings(options, settings.transport),
             generic=dict(options.pairs("key")),
+            injection_files=[base_name(p) for p in paths],
         )
     except SippUsageError as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return _USAGE
-    except (ScenarioError, KeywordError) as error:
+    except (ScenarioError, KeywordError, InjectionError) as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return EXIT_FATAL
     for name in _NOT_YET:
         if name in options.values:
             sys.stderr.write(f"sipwright sipp: warning: -{name} is not supported yet\n")
     try:
-        return asyncio.run(SippEngine(program, settings).run())
+        return asyncio.run(SippEngine(program, settings, injection=injection).run())
     except (OSError, RenderError) as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return EXIT_FATAL

@@ -27,6 +27,7 @@ from sipwright.report.sipp_files import MessageLog, TraceStatWriter
 from sipwright.report.sipp_stats import FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
+from sipwright.scenario.sippxml.injection import InjectionRegistry
 from sipwright.scenario.sippxml.model import Recv
 from sipwright.scenario.sippxml.program import Program
 from sipwright.sip.errors import ParseError
@@ -62,7 +63,14 @@ class EngineSettings:
 
 
 class SippEngine:
-    def __init__(self, program: Program, settings: EngineSettings) -> None:
+    def __init__(
+        self,
+        program: Program,
+        settings: EngineSettings,
+        *,
+        injection: InjectionRegistry | None = None,
+    ) -> None:
+        self.injection = injection
         self.program = program
         self.settings = settings
         self.scenario = program.scenario
@@ -115,6 +123,7 @@ class SippEngine:
             media_port=settings.media_port,
             auth_username=settings.auth_username,
             auth_password=settings.auth_password,
+            injection=self.injection,
         )
         now_wall, now = datetime.now(), loop.time()
         scenario = self.scenario
