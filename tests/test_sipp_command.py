@@ -185,3 +185,41 @@ def test_inf_fields_reach_the_wire(tmp_path: Path) -> None:
     log = uas.message_file.read_text()
     assert "From: sipp <sip:alice@127.0.0.1" in log
     assert "From: sipp <sip:bob@127.0.0.1" in log
+
+
+@pytest.mark.peers
+def test_cancel_reuses_the_invite_branch_unlike_sipp(tmp_path: Path) -> None:
+    """RFC 3261 §9.1: a CANCEL written with [branch] gets the INVITE's branch, so a
+    strict UAS (sipwright answer) finds the INVITE and answers 200 + 487.  SIPp gives
+    the CANCEL a branch of its own, and the same UAS answers 481 to it."""
+    peers.require("sipp")
+    scenario = Path(__file__).parent / "scenarios" / "cancel_after_180_uac.xml"
+
+    def run(client: list[str]) -> tuple[int, str]:
+        port = peers.free_sip_port()
+        log = tmp_path / f"answer_{port}.log"
+        with log.open("w") as out:
+            answer = subprocess.Popen(
+                [sys.executable, "-m", "sipwright", "answer", "--listen",
+                 f"udp:127.0.0.1:{port}", "--ring", "5", "--max-calls", "1"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                peers.wait_for_bound(port, "udp", 10)
+                result = subprocess.run(
+                    [*client, "-sf", str(scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1",
+                     "-m", "1", "-nostdin", "-timeout", "15s", "-timeout_error"],
+                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                    cwd=tmp_path, check=False,
+                )  # fmt: skip
+            finally:
+                answer.terminate()
+                answer.wait(timeout=10)
+        return result.returncode, log.read_text()
+
+    code, answered = run([sys.executable, "-m", "sipwright", "sipp"])
+    assert code == 0
+    assert "cancelled by the caller" in answered
+    code, answered = run(["sipp"])
+    assert code != 0  # SIPp's CANCEL got 481, not the 200 its scenario expects
+    assert "cancelled by the caller" not in answered

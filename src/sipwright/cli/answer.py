@@ -111,8 +111,17 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
             task = asyncio.create_task(_handle(agent, next_call.result(), args))
             tasks.add(task)
         if tasks:
-            results = await asyncio.gather(*tasks)
-            failed = sum(1 for ok in results if not ok)
+            # Calls still running when we are told to stop end now (the agent hangs
+            # them up on exit); they count as failed unless they had finished.
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            while not stopper.done() and not all(task.done() for task in tasks):
+                await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            for task in tasks:
+                task.cancel()  # no-op for finished calls
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            failed = sum(1 for ok in results if ok is not True)
     print(f"{handled} calls, {failed} failed", flush=True)
     return EXIT_OK if failed == 0 else EXIT_FAILED
 

@@ -88,6 +88,7 @@ class ScenarioCall:
         self._timeout_at: float | None = None
         self._pause_until: float | None = None
         self._rtd_started: dict[str, float] = {}
+        self._invite_index: int | None = None
 
     # --- the driver's side -------------------------------------------------------------
 
@@ -180,6 +181,17 @@ class ScenarioCall:
         template = self.program.templates[self.index]
         context = self.context
         context.msg_index = self.index
+        if template.method == "INVITE":
+            self._invite_index = self.index
+        elif (
+            template.method == "CANCEL"
+            and self._invite_index is not None
+            and "[branch]" in command.message
+        ):
+            # RFC 3261 §9.1: a CANCEL has the branch of the INVITE it cancels.  SIPp
+            # gives every message its own [branch]; here a CANCEL whose Via uses
+            # [branch] gets the INVITE's (a literal Via is sent as written).
+            context.msg_index = self._invite_index
         context.on_send(template)
         try:
             data = template.render(context)
