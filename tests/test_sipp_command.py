@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import peers
-from peers import SippTransport
+from peers import KamailioServer, SippTransport
 
 SIPP_T: dict[str, SippTransport] = {"udp": "u1", "tcp": "t1"}
 
@@ -223,3 +224,51 @@ def test_cancel_reuses_the_invite_branch_unlike_sipp(tmp_path: Path) -> None:
     code, answered = run(["sipp"])
     assert code != 0  # SIPp's CANCEL got 481, not the 200 its scenario expects
     assert "cancelled by the caller" not in answered
+
+
+@pytest.mark.peers
+def test_chain_registers_then_answers_on_the_same_tcp_connection(
+    tmp_path: Path, kamailio_server: KamailioServer
+) -> None:
+    """-sf register.xml -sf answer.xml -t t1: the call from the proxy arrives over the
+    connection the REGISTER opened (its Contact names a dead port), with no proxy of
+    our own in front: what SIPp cannot do."""
+    import asyncio
+
+    from sipwright.ua import Agent
+
+    scenarios = Path(__file__).parent / "scenarios"
+    chain = subprocess.Popen(
+        [sys.executable, "-m", "sipwright", "sipp",
+         "-sf", str(scenarios / "chain_register_tcp.xml"),
+         "-sf", str(scenarios / "chain_answer_tcp.xml"),
+         f"127.0.0.1:{kamailio_server.tcp_port}", "-t", "t1", "-i", "127.0.0.1",
+         "-s", "bob", "-au", "bob", "-ap", "secret", "-m", "1",
+         "-timeout", "30s", "-timeout_error"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            if kamailio_server.contacts("bob"):
+                break
+            time.sleep(0.1)
+        assert kamailio_server.contacts("bob"), kamailio_server.log
+
+        async def call() -> int:
+            async with Agent("sip:alice@127.0.0.1:0", proxy=kamailio_server.uri()) as alice:
+                outgoing = await alice.invite(f"sip:bob@127.0.0.1:{kamailio_server.udp_port}")
+                response = await outgoing.answered(timeout=10)
+                await outgoing.hangup()
+                return response.status
+
+        assert asyncio.run(call()) == 200
+        assert chain.wait(timeout=20) == 0
+    finally:
+        if chain.poll() is None:
+            chain.kill()
+            chain.wait()
+        assert chain.stdout is not None
+        output = chain.stdout.read()
+        chain.stdout.close()
+    assert "Traceback" not in output

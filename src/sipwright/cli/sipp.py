@@ -15,7 +15,12 @@ from sipwright.cli.sipp_options import SippOptions, SippUsageError, parse_sipp_a
 from sipwright.load.scheduler import RateSettings
 from sipwright.scenario.sippxml import load_builtin, parse_scenario
 from sipwright.scenario.sippxml.call_context import RenderError
-from sipwright.scenario.sippxml.engine import EXIT_FATAL, EngineSettings, SippEngine
+from sipwright.scenario.sippxml.engine import (
+    EXIT_FATAL,
+    EngineSettings,
+    SharedTransport,
+    SippEngine,
+)
 from sipwright.scenario.sippxml.injection import InjectionError, InjectionRegistry, base_name
 from sipwright.scenario.sippxml.keywords import KeywordError
 from sipwright.scenario.sippxml.model import Scenario, ScenarioError
@@ -34,17 +39,20 @@ _USAGE = 1  # SIPp exits 1 on a bad command line
 def main(argv: list[str]) -> int:
     try:
         options = parse_sipp_args(argv)
-        scenario = _scenario(options)
-        settings = _engine_settings(options, scenario)
         inf = options.get("inf")
         paths = [str(p) for p in inf] if isinstance(inf, list) else []
         injection = InjectionRegistry.load(paths) if paths else None
-        program = Program.build(
-            scenario,
-            _run_settings(options, settings.transport),
-            generic=dict(options.pairs("key")),
-            injection_files=[base_name(p) for p in paths],
-        )
+        phases: list[tuple[Program, EngineSettings]] = []
+        scenarios = _scenarios(options)
+        for number, scenario in enumerate(scenarios, 1):
+            settings = _engine_settings(options, scenario, last=number == len(scenarios))
+            program = Program.build(
+                scenario,
+                _run_settings(options, settings.transport),
+                generic=dict(options.pairs("key")),
+                injection_files=[base_name(p) for p in paths],
+            )
+            phases.append((program, settings))
     except SippUsageError as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return _USAGE
@@ -55,7 +63,7 @@ def main(argv: list[str]) -> int:
         if name in options.values:
             sys.stderr.write(f"sipwright sipp: warning: -{name} is not supported yet\n")
     try:
-        return asyncio.run(SippEngine(program, settings, injection=injection).run())
+        return asyncio.run(_run_chain(phases, injection))
     except (OSError, RenderError) as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return EXIT_FATAL
@@ -63,12 +71,31 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-def _scenario(options: SippOptions) -> Scenario:
+async def _run_chain(
+    phases: list[tuple[Program, EngineSettings]], injection: InjectionRegistry | None
+) -> int:
+    """Run the scenarios one after the other over one transport layer; a phase that
+    does not end with 0 ends the chain with its exit code."""
+    shared = SharedTransport()
+    try:
+        code = 0
+        for program, settings in phases:
+            code = await SippEngine(program, settings, injection=injection, shared=shared).run()
+            if code != 0:
+                return code
+        return code
+    finally:
+        await shared.close()
+
+
+def _scenarios(options: SippOptions) -> list[Scenario]:
     files = options.scenario_files
-    if len(files) > 1:
-        raise SippUsageError("several -sf files are not supported yet")
     if files:
-        return parse_scenario(Path(files[0]))
+        return [parse_scenario(Path(name)) for name in files]
+    return [_builtin(options)]
+
+
+def _builtin(options: SippOptions) -> Scenario:
     name = str(options.get("sn", "uac" if options.remote else "uas"))
     try:
         return load_builtin(name)
@@ -76,7 +103,11 @@ def _scenario(options: SippOptions) -> Scenario:
         raise SippUsageError(f"-sn {name}: {error.message}") from None
 
 
-def _engine_settings(options: SippOptions, scenario: Scenario) -> EngineSettings:
+def _engine_settings(
+    options: SippOptions, scenario: Scenario, *, last: bool = True
+) -> EngineSettings:
+    """Settings of one scenario; in a chain, the ones before the last run one call
+    (a registration, say) and only the last takes -m, -r, -trace_stat ..."""
     remote = options.remote_host_port
     if scenario.is_uac and remote is None:
         raise SippUsageError("a client scenario needs a remote host (sipp ... host[:port])")
@@ -86,7 +117,7 @@ def _engine_settings(options: SippOptions, scenario: Scenario) -> EngineSettings
     if transport in ("tls", "wss"):
         raise SippUsageError(f"-t {options.text('t')} is not supported by sipwright sipp yet")
     stat_file = message_file = None
-    if options.flag("trace_stat"):
+    if options.flag("trace_stat") and last:
         stat_file = Path(options.text("stf") or f"{Path(scenario.file).stem}_stat.csv")
     if options.flag("trace_msg"):
         message_file = Path(options.text("message_file") or f"{scenario.name}_messages.log")
@@ -98,7 +129,7 @@ def _engine_settings(options: SippOptions, scenario: Scenario) -> EngineSettings
         rate=RateSettings(
             rate=options.number("r") or 10.0,
             period=options.number("rp") or 1.0,
-            max_calls=options.integer("m"),
+            max_calls=options.integer("m") if last else 1,
             max_concurrent=options.integer("l"),
         ),
         service=options.text("s") or "service",

@@ -33,7 +33,7 @@ from sipwright.scenario.sippxml.program import Program
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response, make_response
 
-__all__ = ["EngineSettings", "SippEngine"]
+__all__ = ["EngineSettings", "SharedTransport", "SippEngine"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
 _AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
@@ -62,6 +62,34 @@ class EngineSettings:
     seed: int | None = None
 
 
+class SharedTransport:
+    """One transport layer for a chain of scenarios (``-sf a.xml -sf b.xml``): the same
+    sockets and connections throughout, so that a later scenario receives requests on
+    the connection an earlier one opened (register over TCP, then answer the calls
+    the proxy sends back over it; SIPp cannot do this)."""
+
+    def __init__(self) -> None:
+        self.engine: SippEngine | None = None
+        self.layer = TransportLayer(self._deliver, self._reject)
+        self.where: Destination | None = None
+
+    def _deliver(self, message: Request | Response, flow: Flow) -> None:
+        if self.engine is not None:
+            self.engine._on_message(message, flow)
+
+    def _reject(self, data: bytes, error: ParseError, flow: Flow) -> None:
+        if self.engine is not None:
+            self.engine._on_malformed(data, error, flow)
+
+    async def listen(self, transport: str, host: str, port: int) -> Destination:
+        if self.where is None:
+            self.where = await self.layer.listen(transport, host, port)
+        return self.where
+
+    async def close(self) -> None:
+        await self.layer.close()
+
+
 class SippEngine:
     def __init__(
         self,
@@ -69,13 +97,16 @@ class SippEngine:
         settings: EngineSettings,
         *,
         injection: InjectionRegistry | None = None,
+        shared: SharedTransport | None = None,
     ) -> None:
         self.injection = injection
         self.program = program
         self.settings = settings
         self.scenario = program.scenario
         self.client = self.scenario.is_uac
-        self.transports = TransportLayer(self._on_message, self._on_malformed)
+        self.shared = shared or SharedTransport()
+        self._owns_transport = shared is None
+        self.transports = self.shared.layer
         self.calls: dict[str, ScenarioCall] = {}
         self._flows: dict[str, Flow] = {}
         self._dead: set[str] = set()
@@ -105,9 +136,10 @@ class SippEngine:
         # UDP sends from its listening socket; TCP/WS listen too, so that a peer can
         # open connections to us (a server scenario) and [local_port] is real.
         listens = settings.transport in ("udp", "tcp", "ws")
+        self.shared.engine = self
         where = None
         if listens:
-            where = await self.transports.listen(
+            where = await self.shared.listen(
                 settings.transport, settings.local_ip, settings.local_port
             )
         local_port = where.port if where is not None else settings.local_port
@@ -171,7 +203,9 @@ class SippEngine:
                 self._stat_writer.close()
             if self._message_log is not None:
                 self._message_log.close()
-            await self.transports.close()
+            self.shared.engine = None
+            if self._owns_transport:
+                await self.shared.close()
         return self._exit_code()
 
     def request_stop(self, why: str = "stop") -> None:
