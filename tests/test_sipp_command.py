@@ -272,3 +272,40 @@ def test_chain_registers_then_answers_on_the_same_tcp_connection(
         output = chain.stdout.read()
         chain.stdout.close()
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("transport", ["l1", "wss"])
+def test_tls_and_wss_verify_the_peer_by_default(transport: str, tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+        str(tmp_path / "server.pem")
+    )
+
+    def run(*client_args: str) -> subprocess.CompletedProcess[str]:
+        port = peers.free_sip_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sipwright", "sipp", "-sn", "uas", "-t", transport,
+             "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-timeout", "20s",
+             "-tls_cert", "server.pem", "-tls_key", "server.pem"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            peers.wait_for_bound(port, "tcp", 10)
+            return sipwright_sipp(
+                "-sn", "uac", f"127.0.0.1:{port}", "-t", transport, "-i", "127.0.0.1",
+                "-m", "1", "-timeout", "15s", *client_args, cwd=tmp_path,
+            )  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+    trusted = run("-tls_ca", "ca.pem")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "1 calls, 1 successful, 0 failed" in trusted.stdout
+    untrusted = run()
+    assert untrusted.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout

@@ -8,6 +8,7 @@ XML (built-in with ``-sn``, files with ``-sf``).  Bad options give one line and 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from pathlib import Path
 
@@ -76,11 +77,20 @@ async def _run_chain(
 ) -> int:
     """Run the scenarios one after the other over one transport layer; a phase that
     does not end with 0 ends the chain with its exit code."""
-    shared = SharedTransport()
+    shared = SharedTransport(phases[0][1].client_ssl if phases else None)
     try:
         code = 0
         for program, settings in phases:
-            code = await SippEngine(program, settings, injection=injection, shared=shared).run()
+            engine = SippEngine(program, settings, injection=injection, shared=shared)
+            code = await engine.run()
+            name = program.scenario.name
+            print(
+                f"{name}: {engine.processed} calls, {engine.processed - engine.failed} "
+                f"successful, {engine.failed} failed (exit {code})",
+                flush=True,
+            )
+            if engine.first_error:
+                print(f"{name}: first failure: {engine.first_error}", flush=True)
             if code != 0:
                 return code
         return code
@@ -114,8 +124,7 @@ def _engine_settings(
     transport = options.transport
     if transport == "sctp":
         raise SippUsageError("-t c1/cn (SCTP) is not supported")
-    if transport in ("tls", "wss"):
-        raise SippUsageError(f"-t {options.text('t')} is not supported by sipwright sipp yet")
+    client_ssl, server_ssl = _tls(options, transport, scenario)
     stat_file = message_file = None
     if options.flag("trace_stat") and last:
         stat_file = Path(options.text("stf") or f"{Path(scenario.file).stem}_stat.csv")
@@ -145,7 +154,34 @@ def _engine_settings(
         stat_file=stat_file,
         stat_period=options.number("fd") or 60.0,
         message_file=message_file,
+        client_ssl=client_ssl,
+        server_ssl=server_ssl,
     )
+
+
+def _tls(
+    options: SippOptions, transport: str, scenario: Scenario
+) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+    """Contexts for -t l1/ln/wss: the peer's certificate is verified unless
+    -tls_insecure (-tls_ca adds trusted CAs); -tls_cert/-tls_key are ours."""
+    if transport not in ("tls", "wss"):
+        return None, None
+    cert, key = options.text("tls_cert"), options.text("tls_key")
+    try:
+        client = ssl.create_default_context(cafile=options.text("tls_ca"))
+        if options.flag("tls_insecure"):
+            client.check_hostname = False
+            client.verify_mode = ssl.CERT_NONE
+        server = None
+        if cert:
+            client.load_cert_chain(cert, key)
+            server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise SippUsageError(f"cannot load the TLS files: {error}") from None
+    if not scenario.is_uac and server is None:
+        raise SippUsageError(f"-t {options.text('t')} as a server needs -tls_cert and -tls_key")
+    return client, server
 
 
 def _run_settings(options: SippOptions, transport: str) -> RunSettings:

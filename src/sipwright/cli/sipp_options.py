@@ -70,6 +70,10 @@ OPTIONS: dict[str, Kind] = {
     "trace_rtt": "flag", "rtt_freq": "int", "trace_logs": "flag", "log_file": "str",
     "log_overwrite": "bool", "ringbuffer_files": "int", "ringbuffer_size": "int",
     "max_log_size": "int",
+    # TLS: SIPp's certificate options, and sipwright's own for verifying the peer
+    # (verification is on by default; -tls_insecure turns it off explicitly).
+    "tls_cert": "str", "tls_key": "str", "tls_crl": "str", "tls_version": "str",
+    "tls_ca": "str", "tls_insecure": "flag",
 }  # fmt: skip
 
 # SIPp's -t values (u1 one UDP socket, un one per call, ui one per IP, t1/tn TCP,

@@ -16,6 +16,7 @@ import itertools
 import os
 import random
 import signal
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +61,8 @@ class EngineSettings:
     stat_period: float = 60.0
     message_file: Path | None = None
     seed: int | None = None
+    client_ssl: ssl.SSLContext | None = None
+    server_ssl: ssl.SSLContext | None = None
 
 
 class SharedTransport:
@@ -68,9 +71,9 @@ class SharedTransport:
     the connection an earlier one opened (register over TCP, then answer the calls
     the proxy sends back over it; SIPp cannot do this)."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_ssl: ssl.SSLContext | None = None) -> None:
         self.engine: SippEngine | None = None
-        self.layer = TransportLayer(self._deliver, self._reject)
+        self.layer = TransportLayer(self._deliver, self._reject, client_ssl=client_ssl)
         self.where: Destination | None = None
 
     def _deliver(self, message: Request | Response, flow: Flow) -> None:
@@ -81,9 +84,11 @@ class SharedTransport:
         if self.engine is not None:
             self.engine._on_malformed(data, error, flow)
 
-    async def listen(self, transport: str, host: str, port: int) -> Destination:
+    async def listen(
+        self, transport: str, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> Destination:
         if self.where is None:
-            self.where = await self.layer.listen(transport, host, port)
+            self.where = await self.layer.listen(transport, host, port, ssl_context=ssl_context)
         return self.where
 
     async def close(self) -> None:
@@ -104,7 +109,7 @@ class SippEngine:
         self.settings = settings
         self.scenario = program.scenario
         self.client = self.scenario.is_uac
-        self.shared = shared or SharedTransport()
+        self.shared = shared or SharedTransport(settings.client_ssl)
         self._owns_transport = shared is None
         self.transports = self.shared.layer
         self.calls: dict[str, ScenarioCall] = {}
@@ -117,6 +122,7 @@ class SippEngine:
         self._stop: str | None = None
         self.processed = 0
         self.failed = 0
+        self.first_error: str | None = None
         self.rng = random.Random(settings.seed)
         self.stats: Snapshot
         self.run_context: RunContext
@@ -135,12 +141,13 @@ class SippEngine:
                 loop.add_signal_handler(sig, self.request_stop, "signal")
         # UDP sends from its listening socket; TCP/WS listen too, so that a peer can
         # open connections to us (a server scenario) and [local_port] is real.
-        listens = settings.transport in ("udp", "tcp", "ws")
+        # (TLS/WSS listen only with a certificate of our own.)
+        listens = settings.transport in ("udp", "tcp", "ws") or settings.server_ssl is not None
         self.shared.engine = self
         where = None
         if listens:
             where = await self.shared.listen(
-                settings.transport, settings.local_ip, settings.local_port
+                settings.transport, settings.local_ip, settings.local_port, settings.server_ssl
             )
         local_port = where.port if where is not None else settings.local_port
         remote_ip, remote_port = settings.remote or ("127.0.0.1", 5060)
@@ -289,6 +296,9 @@ class SippEngine:
         else:
             self.failed += 1
             self.stats.call_failed(call.failure or FailReason.UNEXPECTED_MESSAGE, length)
+            if self.first_error is None:
+                reason = call.failure.value if call.failure else "failed"
+                self.first_error = f"call {call.call_id}: {reason}: {call.error or ''}".rstrip(": ")
         if self.scheduler is not None:
             self.scheduler.call_ended()
 
