@@ -5,6 +5,7 @@ A test passes when a scenario gives the same result against SIPp as SIPp itself.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -95,6 +96,8 @@ def test_sipp_uac_against_builtin_uas(transport: str, tmp_path: Path) -> None:
             "-trace_stat",
             "-stf",
             str(stat),
+            "--stats-json",
+            str(tmp_path / "ours.json"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -130,6 +133,12 @@ def test_sipp_uac_against_builtin_uas(transport: str, tmp_path: Path) -> None:
     last = dict(zip(rows[0], rows[-1], strict=False))
     assert last["SuccessfulCall(C)"] == "3"
     assert last["FailedCall(C)"] == "0"
+    # --stats-json: the same numbers as JSON.
+    numbers = json.loads((tmp_path / "ours.json").read_text())
+    assert numbers["schema"] == "sipwright.sipp-stats/1"
+    assert numbers["cumulative"]["successful_calls"] == 3
+    assert numbers["cumulative"]["incoming_calls"] == 3
+    assert numbers["cumulative"]["failed_calls"] == 0
 
 
 @pytest.mark.parametrize(

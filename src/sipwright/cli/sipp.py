@@ -156,6 +156,7 @@ def _engine_settings(
         message_file=message_file,
         client_ssl=client_ssl,
         server_ssl=server_ssl,
+        stats_json=Path(json_path) if (json_path := options.text("-stats-json")) and last else None,
     )
 
 

@@ -74,6 +74,8 @@ OPTIONS: dict[str, Kind] = {
     # (verification is on by default; -tls_insecure turns it off explicitly).
     "tls_cert": "str", "tls_key": "str", "tls_crl": "str", "tls_version": "str",
     "tls_ca": "str", "tls_insecure": "flag",
+    # sipwright: the -trace_stat numbers as JSON (--stats-json FILE).
+    "-stats-json": "str",
 }  # fmt: skip
 
 # SIPp's -t values (u1 one UDP socket, un one per call, ui one per IP, t1/tn TCP,

@@ -24,7 +24,7 @@ from pathlib import Path
 from sipwright.load.scheduler import CallScheduler, RateSettings
 from sipwright.net.address import Destination, Flow
 from sipwright.net.transport_layer import TransportError, TransportLayer
-from sipwright.report.sipp_files import MessageLog, TraceStatWriter
+from sipwright.report.sipp_files import MessageLog, TraceStatWriter, write_stats_json
 from sipwright.report.sipp_stats import FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
@@ -63,6 +63,7 @@ class EngineSettings:
     seed: int | None = None
     client_ssl: ssl.SSLContext | None = None
     server_ssl: ssl.SSLContext | None = None
+    stats_json: Path | None = None
 
 
 class SharedTransport:
@@ -208,6 +209,8 @@ class SippEngine:
             if self._stat_writer is not None:
                 self._stat_writer.write(self.stats, datetime.now(), loop.time())
                 self._stat_writer.close()
+            if settings.stats_json is not None:
+                write_stats_json(settings.stats_json, self.stats, datetime.now(), loop.time())
             if self._message_log is not None:
                 self._message_log.close()
             self.shared.engine = None
