@@ -196,4 +196,5 @@ def _run_settings(options: SippOptions, transport: str) -> RunSettings:
         reliable=transport != "udp",
         no_retrans=options.flag("nr"),
         auto_answer=options.flag("aa"),
+        default_behaviors=not options.flag("nd"),
     )

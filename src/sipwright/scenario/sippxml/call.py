@@ -32,9 +32,12 @@ from sipwright.scenario.sippxml.model_actions import (
     Log,
     StrCmp,
     Test,
+    ToDouble,
 )
 from sipwright.scenario.sippxml.program import Program, sample
-from sipwright.sip.message import Request, Response
+from sipwright.sip.errors import ParseError
+from sipwright.sip.message import Request, Response, parse_message
+from sipwright.sip.transaction_client import make_non_2xx_ack
 
 __all__ = ["CallState", "ScenarioCall"]
 
@@ -76,7 +79,11 @@ class ScenarioCall:
         self.state = CallState.RUNNING
         self.failure: FailReason | None = None
         self.error: str | None = None
-        self.stop_requested: str | None = None  # "stop_now" | "stop_gracefully"
+        self.stop_requested: str | None = None  # "stop_now" | "stop_gracefully" | "fatal"
+        # SIPp marks a call failed (a check_it on a <recv>, a recv timeout taken to an
+        # ontimeout label) but plays the rest of the scenario: the verdict comes at the end.
+        self._soft_failure: tuple[FailReason, str] | None = None
+        self._in_recv = False
         self.outbox: list[bytes] = []
         self.started_at = 0.0
         self.ended_at: float | None = None
@@ -89,6 +96,7 @@ class ScenarioCall:
         self._pause_until: float | None = None
         self._rtd_started: dict[str, float] = {}
         self._invite_index: int | None = None
+        self._invite_data: bytes | None = None
 
     # --- the driver's side -------------------------------------------------------------
 
@@ -143,8 +151,12 @@ class ScenarioCall:
         self._last_recv = found
         self.index = found
         self._timing(command, now)
-        if not self._actions(command, message, now):
-            return
+        self._in_recv = True
+        try:
+            if not self._actions(command, message, now):
+                return
+        finally:
+            self._in_recv = False
         self._advance(command, now)
         self._run(now)
 
@@ -156,6 +168,12 @@ class ScenarioCall:
                 self._succeed(now)
                 return
             command = self.commands[self.index]
+            if command.condexec is not None:
+                # condexec: run only if the variable is set (unset with _inverse).
+                is_set = _truthy(self.context.variables.get(command.condexec))
+                if is_set == command.condexec_inverse:
+                    self.index += 1
+                    continue
             if isinstance(command, Send):
                 if not self._send(command, now):
                     return
@@ -183,6 +201,7 @@ class ScenarioCall:
         context.msg_index = self.index
         if template.method == "INVITE":
             self._invite_index = self.index
+            self._invite_data = None  # set below, once rendered
         elif (
             template.method == "CANCEL"
             and self._invite_index is not None
@@ -199,6 +218,8 @@ class ScenarioCall:
             self._fail(FailReason.CMD_NOT_SENT, f"{command.file}:{command.line}: {error}", now)
             return False
         self.outbox.append(data)
+        if template.method == "INVITE":
+            self._invite_data = data
         self.stats.message(self.index)
         if self._last_recv is not None and self._last_recv not in self._sent_after:
             self._sent_after[self._last_recv] = data
@@ -287,8 +308,29 @@ class ScenarioCall:
                     self.outbox.append(answer)
                 return
         self.stats.message(self.index, "unexpected")
+        self._acknowledge_unexpected(message)
         first = raw.split(b"\r\n", 1)[0].decode("utf-8", "replace")
         self._fail(FailReason.UNEXPECTED_MESSAGE, f"unexpected message: {first}", None)
+
+    def _acknowledge_unexpected(self, message: Request | Response) -> None:
+        """SIPp's "abortunexp" default behaviour: a call aborted on an unexpected
+        3xx-6xx to its INVITE still ACKs it (§17.1.1.3), so the server stops
+        retransmitting; -nd turns default behaviours off."""
+        if (
+            self._invite_data is None
+            or not self.program.settings.default_behaviors
+            or not isinstance(message, Response)
+            or message.status < 300
+        ):
+            return
+        try:
+            if message.cseq.method != "INVITE":
+                return
+            invite = parse_message(self._invite_data, lazy=True)
+        except ParseError:
+            return
+        if isinstance(invite, Request):
+            self.outbox.append(bytes(make_non_2xx_ack(invite, message)))
 
     # --- timers ------------------------------------------------------------------------
 
@@ -310,7 +352,15 @@ class ScenarioCall:
         self._timeout_at = None
         self.stats.message(self.index, "timeout")
         if command.ontimeout is not None:
-            self.index = self.program.scenario.labels[command.ontimeout]
+            target = self.program.scenario.labels[command.ontimeout]
+            if target >= len(self.commands):
+                # SIPp 3.6.1 counts a call whose ontimeout leads to the very end as
+                # failed (timeout on recv); a label with commands after it is fine.
+                self._soft_failure = self._soft_failure or (
+                    FailReason.TIMEOUT_ON_RECV,
+                    "timeout waiting for a message (ontimeout to the end)",
+                )
+            self.index = target
             self._retrans = self._retrans_at = None
             self._run(now)
             return
@@ -385,14 +435,19 @@ class ScenarioCall:
                 action.value if action.value is not None else variables.get(action.variable or "")
             )
             self.index = int(_number(target)) - 1  # _advance adds one
+        elif isinstance(action, ToDouble):
+            variables[action.assign_to] = _parse_double(variables.get(action.variable))
         elif isinstance(action, Log):
             self.log(f"{action.level}: {action.message}")
             if action.level == "error":
+                # SIPp treats <error> as fatal: the whole run stops (exit 255).
+                self.stop_requested = "fatal"
                 self._fail(FailReason.UNEXPECTED_MESSAGE, action.message, now)
                 return False
         elif isinstance(action, IntCmd):
             if action.command == "stop_call":
-                self._succeed(now)
+                # SIPp counts a call stopped this way as rejected.
+                self._fail(FailReason.CALL_REJECTED, "stopped by stop_call", now)
                 return False
             self.stop_requested = action.command
         return True
@@ -405,16 +460,21 @@ class ScenarioCall:
         now: float,
     ) -> bool:
         if action.check_it and not ok:
-            self._fail(reasons[0], f"{action.file}:{action.line}: check_it failed", now)
-            return False
-        if action.check_it_inverse and ok:
-            self._fail(reasons[1], f"{action.file}:{action.line}: check_it_inverse failed", now)
-            return False
+            self._check_failed(reasons[0], f"{action.file}:{action.line}: check_it failed")
+        elif action.check_it_inverse and ok:
+            self._check_failed(reasons[1], f"{action.file}:{action.line}: check_it_inverse failed")
         return True
+
+    def _check_failed(self, reason: FailReason, error: str) -> None:
+        """SIPp only lets the actions of a <recv> fail a call, and then plays on."""
+        if self._in_recv and self._soft_failure is None:
+            self._soft_failure = (reason, error)
 
     def _ereg(self, action: Ereg, message: Request | Response | None, now: float) -> bool:
         text = self._search_text(action, message)
-        flags = re.IGNORECASE if action.case_indep else 0
+        # SIPp's case_indep chooses how the header name is found, not how the regexp
+        # matches (checked with SIPp 3.6.1).
+        flags = re.IGNORECASE if action.case_indep and action.search_in != "hdr" else 0
         matches = list(re.finditer(action.regexp, text, flags | re.MULTILINE)) if text else []
         match = matches[action.occurrence - 1] if len(matches) >= action.occurrence else None
         variables = self.context.variables
@@ -424,17 +484,18 @@ class ScenarioCall:
                 group = match.group(position) if position <= (match.re.groups or 0) else None
                 value = group or ""
             variables[name] = value
+        del now
         if match is None and action.check_it:
             reason = (
                 FailReason.REGEXP_HDR_NOT_FOUND
-                if action.search_in == "hdr"
+                if action.search_in == "hdr" and not text
                 else FailReason.REGEXP_DOESNT_MATCH
             )
-            self._fail(reason, f"regexp {action.regexp!r} does not match", now)
-            return False
-        if match is not None and action.check_it_inverse:
-            self._fail(FailReason.REGEXP_SHOULDNT_MATCH, f"regexp {action.regexp!r} matched", now)
-            return False
+            self._check_failed(reason, f"regexp {action.regexp!r} does not match")
+        elif match is not None and action.check_it_inverse:
+            self._check_failed(
+                FailReason.REGEXP_SHOULDNT_MATCH, f"regexp {action.regexp!r} matched"
+            )
         return True
 
     def _search_text(self, action: Ereg, message: Request | Response | None) -> str:
@@ -447,16 +508,26 @@ class ScenarioCall:
         head, _, body = text.partition("\r\n\r\n")
         if action.search_in == "body":
             return body
-        if action.search_in == "hdr" and action.header and message is not None:
-            name = action.header.rstrip(":")
-            values = message.headers.get_all(name)
-            return "\n".join(f"{name}: {value}" for value in values) if values else ""
+        if action.search_in == "hdr" and action.header:
+            # SIPp searches the value of the header as written: the text after the
+            # colon, leading space included.
+            name = action.header.rstrip(":").strip().lower()
+            values = []
+            for line in head.split("\r\n")[1:]:
+                field, colon, value = line.partition(":")
+                if colon and field.strip().lower() == name:
+                    values.append(value)
+            return "\n".join(values)
         return text if action.search_in == "msg" else head
 
     # --- ending ------------------------------------------------------------------------
 
     def _succeed(self, now: float) -> None:
         if self.finished:
+            return
+        if self._soft_failure is not None:
+            reason, error = self._soft_failure
+            self._fail(reason, error, now)
             return
         self.state = CallState.SUCCEEDED
         self.ended_at = now
@@ -485,14 +556,21 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
 
 
 def _number(value: object) -> float:
+    """A variable read as a number, with SIPp's typing: only numbers (and booleans)
+    have a value; a string (an ereg capture, say) reads as 0 until <todouble>."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
         return float(value)
-    try:
-        return float(str(value).strip()) if value is not None else 0.0
-    except ValueError:
-        return 0.0
+    return 0.0
+
+
+def _parse_double(value: object) -> float:
+    """<todouble>: the number a string spells (strtod-like: 0 when none)."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = re.match(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", str(value or ""))
+    return float(match.group()) if match else 0.0
 
 
 def _truthy(value: object) -> bool:

@@ -38,6 +38,7 @@ __all__ = ["EngineSettings", "SharedTransport", "SippEngine"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
 _AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
+_UNCOUNTED = frozenset({"fatal", "stop_now"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,7 @@ class SippEngine:
         return limit is not None and self.processed >= limit and not self.calls
 
     def _exit_code(self) -> int:
-        if self._stop == "timeout" and self.settings.timeout_error:
+        if self._stop == "fatal" or (self._stop == "timeout" and self.settings.timeout_error):
             return EXIT_FATAL
         if self._stop == "stop_now":
             return EXIT_INTERNAL
@@ -292,6 +293,8 @@ class SippEngine:
         self.calls.pop(call.call_id, None)
         self._flows.pop(call.call_id, None)
         self._dead.add(call.call_id)
+        if call.stop_requested in _UNCOUNTED or self._stop in _UNCOUNTED:
+            return  # SIPp stops at once on these and counts the call nowhere
         self.processed += 1
         length = ((call.ended_at or now) - call.started_at) * 1000
         if call.state is CallState.SUCCEEDED:

@@ -155,7 +155,8 @@ def _format_var(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:f}"
+        # SIPp holds numbers as doubles and treats 0 as "not set": it prints nothing.
+        return f"{value:f}" if value else ""
     return str(value)
 
 

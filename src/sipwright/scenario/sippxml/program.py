@@ -33,12 +33,13 @@ from sipwright.scenario.sippxml.model_actions import (
     Log,
     StrCmp,
     Test,
+    ToDouble,
 )
 
 __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
 
 # Actions this interpreter runs today; others are refused when the scenario loads.
-SUPPORTED_ACTIONS = (Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd)
+SUPPORTED_ACTIONS = (Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd, ToDouble)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class RunSettings:
     reliable: bool = False  # TCP/TLS/WS: no retransmissions
     no_retrans: bool = False  # -nr
     auto_answer: bool = False  # -aa
+    default_behaviors: bool = True  # off with -nd
 
 
 @dataclass(slots=True)
