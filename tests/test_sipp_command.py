@@ -64,11 +64,19 @@ def test_builtin_uac_against_sipp_uas_gives_sipps_own_result(
     ours = uas_result(
         tmp_path, "our_uas", transport, [sys.executable, "-m", "sipwright", "sipp", "-sn", "uac"]
     )
-    for column in ("IncomingCall(C)", "SuccessfulCall(C)", "FailedCall(C)"):
-        assert ours[column] == reference[column], (column, ours, reference)
-    assert ours["IncomingCall(C)"] == "2"
+    assert ours["IncomingCall(C)"] == reference["IncomingCall(C)"] == "2"
     if transport == "udp":
+        for column in ("SuccessfulCall(C)", "FailedCall(C)"):
+            assert ours[column] == reference[column], (column, ours, reference)
         assert ours["SuccessfulCall(C)"] == "2"
+    else:
+        # Over TCP the uas fails the calls still in its final 4 s pause when the client
+        # closes the connection on exit, SIPp's own client included; how many are still
+        # there depends on timing, so only the total is compared.
+        def settled(stats: dict[str, str]) -> int:
+            return int(stats["SuccessfulCall(C)"]) + int(stats["FailedCall(C)"])
+
+        assert settled(ours) == settled(reference) == 2
 
 
 @pytest.mark.peers

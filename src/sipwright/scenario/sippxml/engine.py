@@ -125,6 +125,7 @@ class SippEngine:
         self.processed = 0
         self.failed = 0
         self.first_error: str | None = None
+        self._sending: set[asyncio.Future[None]] = set()
         self.rng = random.Random(settings.seed)
         self.stats: Snapshot
         self.run_context: RunContext
@@ -349,8 +350,10 @@ class SippEngine:
                 assert self.settings.remote is not None
                 host, port = self.settings.remote
                 destination = Destination(self.settings.transport, host, port)
+                # Connecting is asynchronous; keep the task referenced until it ends.
                 task = asyncio.ensure_future(self._send_to(call, destination, data))
-                task.add_done_callback(lambda _: None)
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
                 return
         except TransportError as error:
             call.error = str(error)
