@@ -31,6 +31,16 @@ def sipwright_sipp(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Com
     )
 
 
+def stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not exit: no test leaves a process behind."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def uas_result(tmp_path: Path, name: str, transport: str, client: list[str]) -> dict[str, str]:
     """Run SIPp's uas for 2 calls against ``client`` (a command line) and return the
     uas statistics; the client must exit 0."""
@@ -231,8 +241,7 @@ def test_cancel_reuses_the_invite_branch_unlike_sipp(tmp_path: Path) -> None:
                     cwd=tmp_path, check=False,
                 )  # fmt: skip
             finally:
-                answer.terminate()
-                answer.wait(timeout=10)
+                stop(answer)
         return result.returncode, log.read_text()
 
     code, answered = run([sys.executable, "-m", "sipwright", "sipp"])
@@ -317,8 +326,7 @@ def test_tls_and_wss_verify_the_peer_by_default(transport: str, tmp_path: Path) 
                 "-m", "1", "-timeout", "15s", *client_args, cwd=tmp_path,
             )  # fmt: skip
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop(server)
 
     trusted = run("-tls_ca", "ca.pem")
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
