@@ -5,7 +5,7 @@
 # with that reason (never silently).
 set -euo pipefail
 
-packages=(sip-tester sipsak kamailio kamailio-tls-modules tshark baresip-core openssl)
+packages=(sip-tester sipsak kamailio kamailio-tls-modules tshark baresip-core openssl chromium)
 missing=()
 for pkg in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
