@@ -90,3 +90,15 @@ def test_poisson_arrivals_average_the_rate() -> None:
     scheduler = CallScheduler(RateSettings(rate=50, poisson=True), start=0, seed=7)
     run(scheduler, until=100.0, step=0.01)
     assert abs(scheduler.started - 5000) < 5000 * 0.05
+
+
+def test_ramp_exceeded_after_a_full_interval_at_rate_max() -> None:
+    # SIPp quits when the next increase would pass -rate_max: 10, 20, 30 calls/s for
+    # one second each, then the ramp is over.
+    settings = RateSettings(rate=10, rate_increase=10, rate_interval=1.0, rate_max=30)
+    scheduler = CallScheduler(settings, 0.0)
+    assert not scheduler.ramp_exceeded(2.999)
+    assert scheduler.ramp_exceeded(3.0)
+    started = sum(scheduler.due(t / 1000) for t in range(3000))
+    assert started == 60
+    assert not CallScheduler(RateSettings(rate=10), 0.0).ramp_exceeded(1e6)

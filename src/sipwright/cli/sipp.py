@@ -8,6 +8,7 @@ XML (built-in with ``-sn``, files with ``-sf``).  Bad options give one line and 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from sipwright.cli.sipp_options import SippOptions, SippUsageError, parse_sipp_a
 from sipwright.load.scheduler import RateSettings
 from sipwright.scenario.sippxml import load_builtin, parse_scenario
 from sipwright.scenario.sippxml.call_context import RenderError
+from sipwright.scenario.sippxml.control import ControlError, RunControl
 from sipwright.scenario.sippxml.engine import (
     EXIT_FATAL,
     EngineSettings,
@@ -26,13 +28,14 @@ from sipwright.scenario.sippxml.injection import InjectionError, InjectionRegist
 from sipwright.scenario.sippxml.keywords import KeywordError
 from sipwright.scenario.sippxml.model import Scenario, ScenarioError
 from sipwright.scenario.sippxml.program import Program, RunSettings
+from sipwright.scenario.sippxml.twin import TwinError
 
 __all__ = ["main"]
 
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
-    "infindex", "trace_err", "trace_screen", "trace_rtt", "trace_logs", "cp",
-    "rtp_echo", "users", "rate_increase", "rate_max", "3pcc", "master", "slave", "bg",
+    "infindex", "trace_rtt", "trace_logs",
+    "rtp_echo", "master", "slave", "bg",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
 
@@ -63,9 +66,10 @@ def main(argv: list[str]) -> int:
     for name in _NOT_YET:
         if name in options.values:
             sys.stderr.write(f"sipwright sipp: warning: -{name} is not supported yet\n")
+    control = RunControl()
     try:
-        return asyncio.run(_run_chain(phases, injection))
-    except (OSError, RenderError) as error:
+        return asyncio.run(_run_chain(phases, injection, control, options))
+    except (OSError, RenderError, TwinError, ControlError) as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return EXIT_FATAL
     except KeyboardInterrupt:
@@ -73,15 +77,22 @@ def main(argv: list[str]) -> int:
 
 
 async def _run_chain(
-    phases: list[tuple[Program, EngineSettings]], injection: InjectionRegistry | None
+    phases: list[tuple[Program, EngineSettings]],
+    injection: InjectionRegistry | None,
+    control: RunControl,
+    options: SippOptions,
 ) -> int:
     """Run the scenarios one after the other over one transport layer; a phase that
     does not end with 0 ends the chain with its exit code."""
     shared = SharedTransport(phases[0][1].client_ssl if phases else None)
+    await control.open_socket(options.text("i") or "127.0.0.1", options.integer("cp"))
+    if not options.flag("nostdin"):
+        control.attach_keyboard()
     try:
         code = 0
         for program, settings in phases:
             engine = SippEngine(program, settings, injection=injection, shared=shared)
+            control.engine = engine
             code = await engine.run()
             name = program.scenario.name
             print(
@@ -95,6 +106,7 @@ async def _run_chain(
                 return code
         return code
     finally:
+        control.close()
         await shared.close()
 
 
@@ -125,11 +137,19 @@ def _engine_settings(
     if transport == "sctp":
         raise SippUsageError("-t c1/cn (SCTP) is not supported")
     client_ssl, server_ssl = _tls(options, transport, scenario)
+    twin = _twin(options, scenario)
     stat_file = message_file = None
     if options.flag("trace_stat") and last:
-        stat_file = Path(options.text("stf") or f"{Path(scenario.file).stem}_stat.csv")
+        stat_file = Path(options.text("stf") or f"{_file_stem(scenario)}_{os.getpid()}_.csv")
     if options.flag("trace_msg"):
         message_file = Path(options.text("message_file") or f"{scenario.name}_messages.log")
+    # SIPp's default names: <scenario>_<pid>_errors.log / _screen.log.
+    stem = f"{_file_stem(scenario)}_{os.getpid()}"
+    error_file = screen_file = None
+    if options.flag("trace_err"):
+        error_file = Path(options.text("error_file") or f"{stem}_errors.log")
+    if options.flag("trace_screen") and last:
+        screen_file = Path(options.text("screen_file") or f"{stem}_screen.log")
     return EngineSettings(
         transport=transport,
         local_ip=options.text("i") or "127.0.0.1",
@@ -140,7 +160,13 @@ def _engine_settings(
             period=options.number("rp") or 1.0,
             max_calls=options.integer("m") if last else 1,
             max_concurrent=options.integer("l"),
+            rate_increase=options.number("rate_increase") or 0.0,
+            # SIPp: -rate_interval defaults to the value of -fd.
+            rate_interval=options.number("rate_interval") or options.number("fd") or 60.0,
+            rate_max=options.number("rate_max"),
+            users=options.integer("users"),
         ),
+        rate_quit=not options.flag("no_rate_quit"),
         service=options.text("s") or "service",
         call_id_format=options.text("cid_str") or "%u-%p@%s",
         base_cseq=options.integer("base_cseq") or 1,
@@ -156,8 +182,34 @@ def _engine_settings(
         message_file=message_file,
         client_ssl=client_ssl,
         server_ssl=server_ssl,
+        twin=twin,
+        error_file=error_file,
+        screen_file=screen_file,
         stats_json=Path(json_path) if (json_path := options.text("-stats-json")) and last else None,
     )
+
+
+def _file_stem(scenario: Scenario) -> str:
+    """The scenario part of SIPp's default file names: ``uac`` for ``-sn uac``,
+    ``register`` for ``-sf path/register.xml``."""
+    name = scenario.file
+    if name.startswith("<builtin:"):
+        return name.removeprefix("<builtin:").rstrip(">")
+    return Path(name).stem
+
+
+def _twin(options: SippOptions, scenario: Scenario) -> tuple[str, int] | None:
+    """-3pcc host:port: where the B side controller listens (and the A side
+    controller connects) for 3PCC commands."""
+    text = options.text("3pcc")
+    if scenario.threepcc == "none":
+        return None
+    if not text:
+        raise SippUsageError(f"{scenario.file}: a 3PCC scenario needs -3pcc host:port")
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SippUsageError(f"-3pcc {text}: expected host:port")
+    return host.strip("[]"), int(port)
 
 
 def _tls(

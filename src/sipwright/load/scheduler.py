@@ -150,6 +150,15 @@ class CallScheduler:
             boundary = self.start + self._paused_total + steps * settings.rate_interval
             self.set_rate(wanted, max(boundary, self._segments[-1][0]))
 
+    def ramp_exceeded(self, now: float) -> bool:
+        """The ramp would now go past -rate_max: when SIPp quits (unless
+        -no_rate_quit), after a full interval at the maximum rate."""
+        settings = self.settings
+        if settings.rate_increase <= 0 or settings.rate_max is None:
+            return False
+        steps = int((now - self.start - self._paused_total) // settings.rate_interval)
+        return settings.rate + steps * settings.rate_increase > settings.rate_max
+
     @property
     def ramp_done(self) -> bool:
         """-rate_max reached (SIPp quits then unless -no_rate_quit)."""

@@ -12,43 +12,26 @@ rest of sipwright: ``start(now)``, ``receive(message, raw, now)``,
 
 from __future__ import annotations
 
-import operator
 import random
-import re
 from collections.abc import Callable
 from enum import Enum
 
-from sipwright.report.sipp_stats import FailReason, Snapshot
-from sipwright.scenario.sippxml.call_context import KeywordContext, RenderError
-from sipwright.scenario.sippxml.model import Command, Nop, Pause, Recv, Send
-from sipwright.scenario.sippxml.model_actions import (
-    Action,
-    Arithmetic,
-    AssignStr,
-    Compare,
-    Ereg,
-    IntCmd,
-    Jump,
-    Log,
-    StrCmp,
-    Test,
-    ToDouble,
+from sipwright.report.sipp_files import (
+    recv_timeout_error,
+    retrans_timeout_error,
+    unexpected_message_error,
 )
+from sipwright.report.sipp_stats import FailReason, Snapshot
+from sipwright.scenario.sippxml.call_actions import CallActions, number, truthy
+from sipwright.scenario.sippxml.call_context import KeywordContext, RenderError
+from sipwright.scenario.sippxml.model import Command, Nop, Pause, Recv, RecvCmd, Send, SendCmd
+from sipwright.scenario.sippxml.posix_regex import compile_posix
 from sipwright.scenario.sippxml.program import Program, sample
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response, parse_message
 from sipwright.sip.transaction_client import make_non_2xx_ack
 
 __all__ = ["CallState", "ScenarioCall"]
-
-_COMPARE: dict[Compare, Callable[[float, float], bool]] = {
-    Compare.EQUAL: operator.eq,
-    Compare.NOT_EQUAL: operator.ne,
-    Compare.GREATER_THAN: operator.gt,
-    Compare.LESS_THAN: operator.lt,
-    Compare.GREATER_THAN_EQUAL: operator.ge,
-    Compare.LESS_THAN_EQUAL: operator.le,
-}
 
 
 class CallState(Enum):
@@ -57,7 +40,7 @@ class CallState(Enum):
     FAILED = "failed"
 
 
-class ScenarioCall:
+class ScenarioCall(CallActions):
     """Runs ``program`` for one call; ``outbox`` holds the bytes to send."""
 
     def __init__(
@@ -85,6 +68,10 @@ class ScenarioCall:
         self._soft_failure: tuple[FailReason, str] | None = None
         self._in_recv = False
         self.outbox: list[bytes] = []
+        self.cmd_outbox: list[str] = []  # 3PCC commands for the twin (<sendCmd>)
+        self.aborted_by_twin = False
+        # -trace_err entries, in SIPp's words; the driver takes them after each step.
+        self.error_events: list[str] = []
         self.started_at = 0.0
         self.ended_at: float | None = None
         self._received_at: dict[int, bytes] = {}  # recv index -> raw message
@@ -97,6 +84,7 @@ class ScenarioCall:
         self._rtd_started: dict[str, float] = {}
         self._invite_index: int | None = None
         self._invite_data: bytes | None = None
+        self._command_text: str | None = None  # the 3PCC command being handled
 
     # --- the driver's side -------------------------------------------------------------
 
@@ -170,7 +158,7 @@ class ScenarioCall:
             command = self.commands[self.index]
             if command.condexec is not None:
                 # condexec: run only if the variable is set (unset with _inverse).
-                is_set = _truthy(self.context.variables.get(command.condexec))
+                is_set = truthy(self.context.variables.get(command.condexec))
                 if is_set == command.condexec_inverse:
                     self.index += 1
                     continue
@@ -178,8 +166,16 @@ class ScenarioCall:
                 if not self._send(command, now):
                     return
                 continue
-            if isinstance(command, Recv):
-                timeout = command.timeout / 1000 if command.timeout else None
+            if isinstance(command, SendCmd):
+                if not self._send_command(command, now):
+                    return
+                continue
+            if isinstance(command, Recv | RecvCmd):
+                timeout = (
+                    command.timeout / 1000
+                    if isinstance(command, Recv) and command.timeout
+                    else None
+                )
                 timeout = timeout or self.program.settings.recv_timeout
                 self._timeout_at = now + timeout if timeout else None
                 return
@@ -239,9 +235,63 @@ class ScenarioCall:
         self._advance(command, now)
         return True
 
+    def _send_command(self, command: SendCmd, now: float) -> bool:
+        template = self.program.templates[self.index]
+        self.context.msg_index = self.index
+        try:
+            text = template.render_text(self.context)
+        except RenderError as error:
+            self._fail(FailReason.CMD_NOT_SENT, f"{command.file}:{command.line}: {error}", now)
+            return False
+        self.cmd_outbox.append(text)
+        self.stats.message(self.index)
+        self._timing(command, now)
+        if not self._actions(command, None, now):
+            return False
+        self._advance(command, now)
+        return True
+
+    def receive_command(self, text: str, now: float) -> None:
+        """A 3PCC command from the twin for this call: it must be what a ``<recvCmd>``
+        at or after the current command (past optional ones and ``<nop>``) waits
+        for; anything else rejects the call, as in SIPp."""
+        if self.finished:
+            return
+        index = self.index
+        while index < len(self.commands):
+            command = self.commands[index]
+            if isinstance(command, RecvCmd):
+                break
+            optional = getattr(command, "optional", None)
+            skippable = isinstance(command, Nop) or (
+                optional is not None and optional.value != "false"
+            )
+            if not skippable:
+                index = len(self.commands)
+                break
+            index += 1
+        if index >= len(self.commands):
+            self._fail(FailReason.CALL_REJECTED, "unexpected 3PCC command", now)
+            return
+        self.stats.message(index)
+        self._retrans = self._retrans_at = self._timeout_at = None
+        self.index = index
+        self._timing(command, now)
+        # SIPp drops the CRLFs that end a command before running the actions on it.
+        self._command_text = text.rstrip("\r\n")
+        self._in_recv = True
+        try:
+            if not self._actions(command, None, now):
+                return
+        finally:
+            self._in_recv = False
+            self._command_text = None
+        self._advance(command, now)
+        self._run(now)
+
     def _pause(self, command: Pause, now: float) -> None:
         if command.variable is not None:
-            milliseconds = _number(self.context.variables.get(command.variable))
+            milliseconds = number(self.context.variables.get(command.variable))
         elif command.distribution is not None:
             milliseconds = sample(command.distribution, self.rng)
         else:
@@ -254,7 +304,7 @@ class ScenarioCall:
         """``next`` (with ``test``/``chance``) or the following command."""
         del now
         target = command.next
-        failed_test = command.test is not None and not _truthy(
+        failed_test = command.test is not None and not truthy(
             self.context.variables.get(command.test)
         )
         if failed_test or (command.chance is not None and self.rng.random() >= command.chance):
@@ -271,13 +321,18 @@ class ScenarioCall:
             if not isinstance(message, Response):
                 return False
             if command.response_pattern is not None:
-                if re.search(command.response_pattern, str(message.status)) is None:
+                if compile_posix(command.response_pattern).search(str(message.status)) is None:
                     return False
             elif command.response != message.status:
                 return False
             methods = command.cseq_methods
             return not methods or message.cseq.method in methods
-        return isinstance(message, Request) and message.method == command.request
+        if not isinstance(message, Request):
+            return False
+        if command.regexp_match and command.request:
+            # SIPp runs regexec on the method: a match anywhere in it counts.
+            return compile_posix(command.request).search(message.method) is not None
+        return message.method == command.request
 
     def _find(self, message: Request | Response) -> int | None:
         """The ``<recv>`` at or after the current command that takes ``message``,
@@ -286,12 +341,27 @@ class ScenarioCall:
         while index < len(self.commands):
             command = self.commands[index]
             if not isinstance(command, Recv):
-                return None
+                break
             if self._matches(command, message):
                 return index
             if command.optional.value == "false":
-                return None
+                break
             index += 1
+        # SIPp then looks back through the optional receives just passed (a 100
+        # Trying that arrives after the 180 it skipped), and at any optional="global"
+        # one: such a message is taken as if it came in order.
+        contiguous = True
+        for index in range(self.index - 1, -1, -1):
+            command = self.commands[index]
+            optional = getattr(command, "optional", None)
+            if optional is None or optional.value == "false":
+                contiguous = False
+            if (
+                isinstance(command, Recv)
+                and self._matches(command, message)
+                and (contiguous or command.optional.value == "global")
+            ):
+                return index
         return None
 
     def _retransmission_or_unexpected(self, message: Request | Response, raw: bytes) -> None:
@@ -310,6 +380,14 @@ class ScenarioCall:
         self.stats.message(self.index, "unexpected")
         self._acknowledge_unexpected(message)
         first = raw.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        self.error_events.append(
+            unexpected_message_error(
+                self.call_id,
+                self._expected(),
+                self.index,
+                raw.decode("utf-8", "surrogateescape"),
+            )
+        )
         self._fail(FailReason.UNEXPECTED_MESSAGE, f"unexpected message: {first}", None)
 
     def _acknowledge_unexpected(self, message: Request | Response) -> None:
@@ -338,6 +416,7 @@ class ScenarioCall:
         assert self._retrans is not None
         data, interval, count, limit, invite = self._retrans
         if count >= limit:
+            self.error_events.append(retrans_timeout_error(self.call_id))
             self._fail(FailReason.MAX_UDP_RETRANS, "maximum UDP retransmissions reached", now)
             return
         self.outbox.append(data)
@@ -353,6 +432,9 @@ class ScenarioCall:
         self.stats.message(self.index, "timeout")
         if command.ontimeout is not None:
             target = self.program.scenario.labels[command.ontimeout]
+            self.error_events.append(
+                recv_timeout_error(self.call_id, self._scenario_name, self.index, target)
+            )
             if target >= len(self.commands):
                 # SIPp 3.6.1 counts a call whose ontimeout leads to the very end as
                 # failed (timeout on recv); a label with commands after it is fine.
@@ -364,7 +446,22 @@ class ScenarioCall:
             self._retrans = self._retrans_at = None
             self._run(now)
             return
+        self.error_events.append(
+            recv_timeout_error(self.call_id, self._scenario_name, self.index, None)
+        )
         self._fail(FailReason.TIMEOUT_ON_RECV, "timeout waiting for a message", now)
+
+    @property
+    def _scenario_name(self) -> str:
+        return self.program.scenario.name or self.program.scenario.file
+
+    def _expected(self) -> str:
+        """What the current command waits for, as SIPp names it in -trace_err."""
+        if self.index < len(self.commands):
+            command = self.commands[self.index]
+            if isinstance(command, Recv):
+                return command.request or str(command.response or command.response_pattern)
+        return ""
 
     # --- actions, rtd, counters --------------------------------------------------------
 
@@ -379,146 +476,6 @@ class ScenarioCall:
                     self._rtd_started.pop(command.rtd, None)
         if command.counter is not None:
             self.stats.counter(command.counter)
-
-    def _actions(self, command: Command, message: Request | Response | None, now: float) -> bool:
-        """Run the command's actions; False when one ended the call."""
-        return all(self._action(action, message, now) for action in command.actions)
-
-    def _action(self, action: Action, message: Request | Response | None, now: float) -> bool:
-        variables = self.context.variables
-        if isinstance(action, Ereg):
-            return self._ereg(action, message, now)
-        if isinstance(action, Arithmetic):
-            operand = (
-                action.value
-                if action.value is not None
-                else _number(variables.get(action.variable or ""))
-            )
-            current = _number(variables.get(action.assign_to))
-            variables[action.assign_to] = _ARITHMETIC[action.op](current, operand)
-        elif isinstance(action, AssignStr):
-            variables[action.assign_to] = action.value
-        elif isinstance(action, Test):
-            left = _number(variables.get(action.variable))
-            right = (
-                action.value
-                if action.value is not None
-                else _number(variables.get(action.variable2 or ""))
-            )
-            result = _COMPARE[action.compare](left, right)
-            if action.assign_to is not None:
-                variables[action.assign_to] = result
-            return self._check(
-                result,
-                action,
-                (FailReason.TEST_DOESNT_MATCH, FailReason.TEST_SHOULDNT_MATCH),
-                now,
-            )
-        elif isinstance(action, StrCmp):
-            left_text = str(variables.get(action.variable, ""))
-            right_text = (
-                action.value
-                if action.value is not None
-                else str(variables.get(action.variable2 or "", ""))
-            )
-            difference = (left_text > right_text) - (left_text < right_text)
-            if action.assign_to is not None:
-                variables[action.assign_to] = float(difference)
-            return self._check(
-                difference == 0,
-                action,
-                (FailReason.STRCMP_DOESNT_MATCH, FailReason.STRCMP_SHOULDNT_MATCH),
-                now,
-            )
-        elif isinstance(action, Jump):
-            target = (
-                action.value if action.value is not None else variables.get(action.variable or "")
-            )
-            self.index = int(_number(target)) - 1  # _advance adds one
-        elif isinstance(action, ToDouble):
-            variables[action.assign_to] = _parse_double(variables.get(action.variable))
-        elif isinstance(action, Log):
-            self.log(f"{action.level}: {action.message}")
-            if action.level == "error":
-                # SIPp treats <error> as fatal: the whole run stops (exit 255).
-                self.stop_requested = "fatal"
-                self._fail(FailReason.UNEXPECTED_MESSAGE, action.message, now)
-                return False
-        elif isinstance(action, IntCmd):
-            if action.command == "stop_call":
-                # SIPp counts a call stopped this way as rejected.
-                self._fail(FailReason.CALL_REJECTED, "stopped by stop_call", now)
-                return False
-            self.stop_requested = action.command
-        return True
-
-    def _check(
-        self,
-        ok: bool,
-        action: Test | StrCmp,
-        reasons: tuple[FailReason, FailReason],
-        now: float,
-    ) -> bool:
-        if action.check_it and not ok:
-            self._check_failed(reasons[0], f"{action.file}:{action.line}: check_it failed")
-        elif action.check_it_inverse and ok:
-            self._check_failed(reasons[1], f"{action.file}:{action.line}: check_it_inverse failed")
-        return True
-
-    def _check_failed(self, reason: FailReason, error: str) -> None:
-        """SIPp only lets the actions of a <recv> fail a call, and then plays on."""
-        if self._in_recv and self._soft_failure is None:
-            self._soft_failure = (reason, error)
-
-    def _ereg(self, action: Ereg, message: Request | Response | None, now: float) -> bool:
-        text = self._search_text(action, message)
-        # SIPp's case_indep chooses how the header name is found, not how the regexp
-        # matches (checked with SIPp 3.6.1).
-        flags = re.IGNORECASE if action.case_indep and action.search_in != "hdr" else 0
-        matches = list(re.finditer(action.regexp, text, flags | re.MULTILINE)) if text else []
-        match = matches[action.occurrence - 1] if len(matches) >= action.occurrence else None
-        variables = self.context.variables
-        for position, name in enumerate(action.assign_to):
-            value = ""
-            if match is not None:
-                group = match.group(position) if position <= (match.re.groups or 0) else None
-                value = group or ""
-            variables[name] = value
-        del now
-        if match is None and action.check_it:
-            reason = (
-                FailReason.REGEXP_HDR_NOT_FOUND
-                if action.search_in == "hdr" and not text
-                else FailReason.REGEXP_DOESNT_MATCH
-            )
-            self._check_failed(reason, f"regexp {action.regexp!r} does not match")
-        elif match is not None and action.check_it_inverse:
-            self._check_failed(
-                FailReason.REGEXP_SHOULDNT_MATCH, f"regexp {action.regexp!r} matched"
-            )
-        return True
-
-    def _search_text(self, action: Ereg, message: Request | Response | None) -> str:
-        if action.search_in == "var":
-            return str(self.context.variables.get(action.variable or "", ""))
-        raw = self.context.last_raw if message is not None else None
-        if raw is None:
-            return ""
-        text = raw.decode("utf-8", "surrogateescape")
-        head, _, body = text.partition("\r\n\r\n")
-        if action.search_in == "body":
-            return body
-        if action.search_in == "hdr" and action.header:
-            # SIPp searches the value of the header as written: the text after the
-            # colon, leading space included.
-            name = action.header.rstrip(":").strip().lower()
-            values = []
-            for line in head.split("\r\n")[1:]:
-                field, colon, value = line.partition(":")
-                if colon and field.strip().lower() == name:
-                    values.append(value)
-            return "\n".join(values)
-        return text if action.search_in == "msg" else head
 
     # --- ending ------------------------------------------------------------------------
 
@@ -544,36 +501,3 @@ class ScenarioCall:
 
     def _clear_timers(self) -> None:
         self._retrans = self._retrans_at = self._timeout_at = self._pause_until = None
-
-
-_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
-    "assign": lambda _, value: value,
-    "add": operator.add,
-    "subtract": operator.sub,
-    "multiply": operator.mul,
-    "divide": lambda a, b: a / b if b else float("inf"),
-}
-
-
-def _number(value: object) -> float:
-    """A variable read as a number, with SIPp's typing: only numbers (and booleans)
-    have a value; a string (an ereg capture, say) reads as 0 until <todouble>."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float):
-        return float(value)
-    return 0.0
-
-
-def _parse_double(value: object) -> float:
-    """<todouble>: the number a string spells (strtod-like: 0 when none)."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = re.match(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", str(value or ""))
-    return float(match.group()) if match else 0.0
-
-
-def _truthy(value: object) -> bool:
-    if isinstance(value, str):
-        return value not in ("", "0", "false")
-    return bool(value)

@@ -17,20 +17,26 @@ import os
 import random
 import signal
 import ssl
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from sipwright.load.scheduler import CallScheduler, RateSettings
+from sipwright.load.scheduler import CallScheduler
 from sipwright.net.address import Destination, Flow
 from sipwright.net.transport_layer import TransportError, TransportLayer
-from sipwright.report.sipp_files import MessageLog, TraceStatWriter, write_stats_json
+from sipwright.report.sipp_files import (
+    ErrorLog,
+    MessageLog,
+    TraceStatWriter,
+    write_stats_json,
+)
 from sipwright.report.sipp_stats import FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
+from sipwright.scenario.sippxml.engine_control import EngineControl
+from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.injection import InjectionRegistry
-from sipwright.scenario.sippxml.model import Recv
+from sipwright.scenario.sippxml.model import Recv, RecvCmd
 from sipwright.scenario.sippxml.program import Program
+from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink, command_call_id, is_abort
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response, make_response
 
@@ -39,32 +45,6 @@ __all__ = ["EngineSettings", "SharedTransport", "SippEngine"]
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
 _AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
 _UNCOUNTED = frozenset({"fatal", "stop_now"})
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    transport: str  # udp | tcp | tls | ws | wss
-    local_ip: str
-    local_port: int
-    remote: tuple[str, int] | None
-    rate: RateSettings
-    service: str = "service"
-    call_id_format: str = "%u-%p@%s"
-    base_cseq: int = 1
-    global_timeout: float | None = None
-    timeout_error: bool = False
-    auto_answer: bool = False
-    auth_username: str | None = None
-    auth_password: str = "password"
-    media_ip: str | None = None
-    media_port: int = 6000
-    stat_file: Path | None = None
-    stat_period: float = 60.0
-    message_file: Path | None = None
-    seed: int | None = None
-    client_ssl: ssl.SSLContext | None = None
-    server_ssl: ssl.SSLContext | None = None
-    stats_json: Path | None = None
 
 
 class SharedTransport:
@@ -97,7 +77,7 @@ class SharedTransport:
         await self.layer.close()
 
 
-class SippEngine:
+class SippEngine(EngineControl):
     def __init__(
         self,
         program: Program,
@@ -132,7 +112,13 @@ class SippEngine:
         self.scheduler: CallScheduler | None = None
         self._stat_writer: TraceStatWriter | None = None
         self._message_log: MessageLog | None = None
+        self._error_log: ErrorLog | None = None
+        self.last_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.twin: TwinLink | None = None
+        self._early_rate: float | None = None
+        self._early_pause = False
+        self._draining = False  # stop_gracefully / twin gone: no new calls, let calls end
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -183,8 +169,16 @@ class SippEngine:
             self._stat_writer.write(self.stats, now_wall, now)
         if settings.message_file is not None:
             self._message_log = MessageLog(settings.message_file)
+        if settings.error_file is not None:
+            self._error_log = ErrorLog(settings.error_file)
         if self.client:
             self.scheduler = CallScheduler(settings.rate, now, seed=settings.seed or 0)
+            # Control input that came before the run started (-cp is open first).
+            if self._early_rate is not None:
+                self.scheduler.set_rate(self._early_rate, now)
+            if self._early_pause:
+                self.scheduler.pause(now)
+        await self._open_twin()
         deadline = now + settings.global_timeout if settings.global_timeout else None
         next_dump = now + settings.stat_period
         try:
@@ -213,18 +207,30 @@ class SippEngine:
                 self._stat_writer.close()
             if settings.stats_json is not None:
                 write_stats_json(settings.stats_json, self.stats, datetime.now(), loop.time())
+            if self.twin is not None:
+                await self.twin.close()
             if self._message_log is not None:
                 self._message_log.close()
+            if self._error_log is not None:
+                self._error_log.close()
+            if settings.screen_file is not None:
+                self._write_screen(settings.screen_file, where, loop.time())
             self.shared.engine = None
             if self._owns_transport:
                 await self.shared.close()
         return self._exit_code()
 
     def request_stop(self, why: str = "stop") -> None:
-        self._stop = why
+        if why == "stop_gracefully":
+            # SIPp's graceful stop: no new calls; the running ones play to their end.
+            self._draining = True
+        else:
+            self._stop = why
         self._wake.set()
 
     def _finished(self) -> bool:
+        if self._draining:
+            return not self.calls
         if self.client:
             assert self.scheduler is not None
             return self.scheduler.finished and not self.calls
@@ -241,6 +247,10 @@ class SippEngine:
         if self.processed == 0:
             return EXIT_NO_CALLS
         return EXIT_OK
+
+    @property
+    def _where(self) -> Destination | None:
+        return self.shared.where
 
     # --- calls -------------------------------------------------------------------------
 
@@ -267,7 +277,10 @@ class SippEngine:
         )
 
     def _start_calls(self, now: float) -> None:
-        if self.scheduler is None or self._stop is not None:
+        if self.scheduler is None or self._stop is not None or self._draining:
+            return
+        if self.settings.rate_quit and self.scheduler.ramp_exceeded(now):
+            self.request_stop("stop_gracefully")
             return
         for _ in range(self.scheduler.due(now)):
             number = next(self._numbers)
@@ -281,6 +294,18 @@ class SippEngine:
             for data in call.outbox:
                 self._send(call, data)
             call.outbox.clear()
+        if call.error_events:
+            for text in call.error_events:
+                self.last_error = text
+                if self._error_log is not None:
+                    self._error_log.write(text, datetime.now())
+            call.error_events.clear()
+        if call.cmd_outbox:
+            for text in call.cmd_outbox:
+                if self.twin is None or not self.twin.send(text):
+                    call.state, call.failure = CallState.FAILED, FailReason.CMD_NOT_SENT
+                    call.error = "no 3PCC twin to send the command to (-3pcc)"
+            call.cmd_outbox.clear()
         if call.stop_requested is not None:
             self.request_stop(call.stop_requested)
         if call.finished:
@@ -302,6 +327,9 @@ class SippEngine:
             self.stats.call_succeeded(length)
         else:
             self.failed += 1
+            if self.twin is not None and not call.aborted_by_twin:
+                # SIPp tells the twin to abort its side of the call ("3pcc_abort").
+                self.twin.send(ABORT_TEMPLATE.format(call_id=call.call_id))
             self.stats.call_failed(call.failure or FailReason.UNEXPECTED_MESSAGE, length)
             if self.first_error is None:
                 reason = call.failure.value if call.failure else "failed"
@@ -319,7 +347,7 @@ class SippEngine:
             break
         else:
             candidates = []
-        if self.scheduler is not None and self._stop is None:
+        if self.scheduler is not None and self._stop is None and not self._draining:
             due = self.scheduler.next_due(self._loop.time() if self._loop else 0.0)
             if due is not None:
                 candidates.append(due)
@@ -398,7 +426,7 @@ class SippEngine:
             if call_id in self._dead:
                 self.stats.dead_call_message()
                 return
-            if self._starts_call(message) and self._stop is None:
+            if self._starts_call(message) and self._stop is None and not self._draining:
                 self._flows[call_id] = flow
                 call = self._new_call(call_id, next(self._numbers), now)
                 call.started_at = now
@@ -433,3 +461,57 @@ class SippEngine:
     def _on_malformed(self, data: bytes, error: ParseError, flow: Flow) -> None:
         del data, error, flow
         self.stats.out_of_call_message()
+
+    # --- 3PCC twin ---------------------------------------------------------------------
+
+    async def _open_twin(self) -> None:
+        """-3pcc: listen when the first twin command is <recvCmd>, else connect."""
+        mode, where = self.scenario.threepcc, self.settings.twin
+        if mode == "none" or where is None:
+            return
+        # When one twin ends, the other stops gracefully (SIPp: "One of the twin
+        # instances has ended -> exiting").
+        self.twin = TwinLink(self._on_command, lambda: self.request_stop("stop_gracefully"))
+        if mode == "controller-b":
+            await self.twin.listen(*where)
+        else:
+            await self.twin.connect(*where)
+
+    def _on_command(self, text: str) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        call_id = command_call_id(text)
+        if call_id is None:
+            self.stats.out_of_call_message()
+            return
+        call = self.calls.get(call_id)
+        if call is None:
+            if call_id in self._dead:
+                self.stats.dead_call_message()
+            elif (
+                not is_abort(text)
+                and self.scenario.commands
+                and isinstance(self.scenario.commands[0], RecvCmd)
+                and self._stop is None
+                and not self._draining
+            ):
+                # The B side controller: a command opens a call with the twin's Call-ID.
+                call = self._new_call(call_id, next(self._numbers), now)
+                call.started_at = now
+                call.receive_command(text, now)
+                self._after(call, now)
+            else:
+                self.stats.out_of_call_message()
+            self._wake.set()
+            return
+        if is_abort(text):
+            call.aborted_by_twin = True
+            call.state, call.failure = CallState.FAILED, FailReason.CALL_REJECTED
+            call.error, call.ended_at = "aborted by the 3PCC twin", now
+            self._settle(call, now)
+        else:
+            call.receive_command(text, now)
+            self._after(call, now)
+        self._wake.set()

@@ -43,6 +43,7 @@ from sipwright.scenario.sippxml.parser_actions import (
     parse_actions,
     parse_distribution,
 )
+from sipwright.scenario.sippxml.posix_regex import compile_posix
 
 __all__ = ["parse_scenario", "parse_scenario_text"]
 
@@ -422,6 +423,11 @@ class _Builder:
         request = node.get("request")
         if request is not None and not request.strip():
             raise node.error("<recv> request may not be empty")
+        for regexp in (pattern, request if regexp_match == "true" else None):
+            try:
+                compile_posix(regexp or "")
+            except re.error as error:
+                raise node.error(f"invalid regexp {regexp!r}: {error}") from None
         response_txn = node.get("response_txn")
         if response_txn is not None:
             if request is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal, cast
 
@@ -44,6 +45,7 @@ from sipwright.scenario.sippxml.model_actions import (
     VerifyAuth,
 )
 from sipwright.scenario.sippxml.parse_util import Node, ParseContext
+from sipwright.scenario.sippxml.posix_regex import compile_posix
 
 __all__ = ["DISTRIBUTION_ATTRS", "OLD_STYLE_PAUSE_ATTRS", "parse_actions", "parse_distribution"]
 
@@ -128,6 +130,10 @@ def _optional_assign_to(node: Node) -> str | None:
 
 def _ereg(node: Node) -> Ereg:
     regexp = node.require("regexp")
+    try:
+        compile_posix(regexp)
+    except re.error as error:
+        raise node.error(f"invalid regexp {regexp!r}: {error}") from None
     search_in = node.get("search_in") or "msg"
     if search_in not in ("msg", "hdr", "body", "var"):
         raise node.error(f"unknown search_in value {search_in!r} (msg, hdr, body or var)")

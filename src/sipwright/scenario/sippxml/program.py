@@ -23,7 +23,7 @@ from sipwright.scenario.sippxml.distributions import (
     Weibull,
 )
 from sipwright.scenario.sippxml.keywords import CompileOptions, Template, compile_template
-from sipwright.scenario.sippxml.model import Recv, RecvCmd, Scenario, ScenarioError, Send, SendCmd
+from sipwright.scenario.sippxml.model import RecvCmd, Scenario, ScenarioError, Send, SendCmd
 from sipwright.scenario.sippxml.model_actions import (
     Arithmetic,
     AssignStr,
@@ -76,9 +76,11 @@ class Program:
         program = cls(scenario, settings)
         options = CompileOptions(generic=dict(generic or {}), injection_files=injection_files)
         for index, command in enumerate(scenario.commands):
-            if isinstance(command, SendCmd | RecvCmd):
+            peer = command.dest if isinstance(command, SendCmd) else None
+            peer = command.src if isinstance(command, RecvCmd) else peer
+            if peer:
                 raise ScenarioError(
-                    command.file, command.line, "3PCC commands are not supported yet"
+                    command.file, command.line, "extended 3PCC (dest/src peers) is not supported"
                 )
             for action in command.actions:
                 if not isinstance(action, SUPPORTED_ACTIONS):
@@ -90,8 +92,16 @@ class Program:
                 program.templates[index] = compile_template(
                     command.message, filename=command.file, line=command.text_line, options=options
                 )
-            if isinstance(command, Recv) and command.regexp_match and command.request:
-                raise ScenarioError(command.file, command.line, "regexp_match is not supported yet")
+            elif isinstance(command, SendCmd):
+                # A twin command is a SIP fragment (headers and maybe a body), not a
+                # message: no start line to check.
+                program.templates[index] = compile_template(
+                    command.message,
+                    filename=command.file,
+                    line=command.text_line,
+                    options=options,
+                    fragment=True,
+                )
         return program
 
 

@@ -1,0 +1,181 @@
+"""``sipwright sipp`` at run time: the control socket, -trace_err, -trace_screen,
+rate ramps and -users, against SIPp's own uas; and SIPp's POSIX regexps."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sipwright.scenario.sippxml.posix_regex import compile_posix, translate
+
+import peers
+
+
+def _uas(tmp_path: Path) -> tuple[peers.SippPeer, int]:
+    port = peers.free_sip_port()
+    return peers.sipp_uas(port, tmp_path=tmp_path, name="uas"), port
+
+
+def _client(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sipwright", "sipp", *args, "-nostdin"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"did not exit:\n{output}") from None
+    return process.returncode, output
+
+
+@pytest.mark.peers
+def test_control_socket_sets_the_rate_dumps_and_quits(tmp_path: Path) -> None:
+    uas, port = _uas(tmp_path)
+    control = peers.free_port("udp")
+    try:
+        client = _client(
+            [
+                "-sn",
+                "uac",
+                f"127.0.0.1:{port}",
+                "-i",
+                "127.0.0.1",
+                "-r",
+                "2",
+                "-d",
+                "200",
+                "-cp",
+                str(control),
+            ],
+            tmp_path,
+        )
+        peers.wait_for_bound(control, "udp", 10)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for command in (b"cset rate 40", b"cdump tasks", b"2"):
+                sock.sendto(command, ("127.0.0.1", control))
+                time.sleep(0.5)
+            sock.sendto(b"q", ("127.0.0.1", control))
+        code, output = _finish(client)
+    finally:
+        uas.stop()
+    assert code == 0, output
+    assert "call rate set to 40" in output
+    assert re.search(r"\d+ calls in progress, .*rate 40", output), output
+    assert "Statistics Screen" in output
+    calls = int(re.search(r"UAC: (\d+) calls, (\d+) successful, 0 failed", output)[1])  # type: ignore[index]
+    # At 2 calls/s for the ~1.5 s before the change there would be 3 or 4 calls.
+    assert calls > 10, output
+
+
+@pytest.mark.peers
+def test_trace_err_and_trace_screen_files(tmp_path: Path) -> None:
+    # Nothing answers on this port: every call times out on its first <recv>.
+    port = peers.free_sip_port()
+    client = _client(
+        [
+            "-sn",
+            "uac",
+            f"127.0.0.1:{port}",
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "2",
+            "-r",
+            "10",
+            "-recv_timeout",
+            "300",
+            "-trace_err",
+            "-trace_screen",
+        ],
+        tmp_path,
+    )
+    code, output = _finish(client)
+    assert code == 1, output
+    errors = list(tmp_path.glob("uac_*_errors.log"))
+    screens = list(tmp_path.glob("uac_*_screen.log"))
+    assert len(errors) == len(screens) == 1, list(tmp_path.iterdir())
+    text = errors[0].read_text()
+    assert text.startswith("The following events occurred:\n")
+    assert text.count("receive timeout on message Basic Sipstone UAC:1 without label") == 2
+    screen = screens[0].read_text()
+    assert re.search(r"INVITE ---------->\s+2\s", screen), screen
+    assert re.search(r"Failed call\s+\|\s+2\s+\|\s+2", screen), screen
+
+
+@pytest.mark.peers
+def test_rate_ramp_stops_past_rate_max_and_users_keep_a_population(tmp_path: Path) -> None:
+    uas, port = _uas(tmp_path)
+    try:
+        remote = [f"127.0.0.1:{port}", "-i", "127.0.0.1", "-d", "100"]
+        ramp = _client(
+            [
+                "-sn",
+                "uac",
+                *remote,
+                "-r",
+                "4",
+                "-rate_increase",
+                "4",
+                "-rate_interval",
+                "1",
+                "-rate_max",
+                "12",
+            ],
+            tmp_path,
+        )
+        code, output = _finish(ramp)
+        assert code == 0, output
+        # 4 + 8 + 12 calls in the three one-second steps, then the ramp is over.
+        assert "24 calls, 24 successful" in output, output
+        users = _client(["-sn", "uac", *remote, "-users", "3", "-m", "9"], tmp_path)
+        code, output = _finish(users)
+        assert code == 0, output
+        assert "9 calls, 9 successful" in output, output
+    finally:
+        uas.stop()
+
+
+@pytest.mark.parametrize(
+    ("posix", "text", "expected"),
+    [
+        ("o=([[:alnum:]]*) ([[:alnum:]]*)", "o=user1 53655765 x", ["user1", "53655765"]),
+        ("[[:digit:]]+[[:space:]]", "abc 42 \t", ["42 "]),
+        ("[^[:space:]]+", "  word ", ["word"]),
+        (r"a[\.]b", r"a\b a.b", [r"a\b", "a.b"]),  # a backslash is literal in a bracket
+        ("[]x]+", "]x]", ["]x]"]),  # "]" first in a bracket is literal
+        ("[a-c-]+", "b-a", ["b-a"]),
+    ],
+)
+def test_posix_regexps_mean_what_they_mean_to_sipp(
+    posix: str, text: str, expected: list[str]
+) -> None:
+    pattern = compile_posix(posix)
+    found = [m.group(0) if not m.groups() else None for m in pattern.finditer(text)]
+    if pattern.groups:
+        match = pattern.search(text)
+        assert match is not None
+        assert list(match.groups()) == expected
+    else:
+        assert found == expected
+
+
+def test_posix_regexp_errors_name_the_problem() -> None:
+    with pytest.raises(re.error, match="unknown character class"):
+        translate("[[:nope:]]")
+    with pytest.raises(re.error, match="unterminated"):
+        translate("[abc")
