@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sipwright.cli.common import (
@@ -18,6 +19,8 @@ from sipwright.cli.common import (
     run_async,
     sip_uri,
 )
+from sipwright.cli.media_args import add_media_arguments, describe_media, media_options
+from sipwright.media.call_stats import DetectedDigit
 from sipwright.net.transport_layer import TransportError
 from sipwright.ua import Agent, CallFailed, IncomingCall, RegistrationFailed
 
@@ -51,6 +54,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--code", type=int, default=200, help="final response (486: busy)")
     parser.add_argument("--max-calls", type=int, default=0, help="stop after N calls")
     parser.add_argument("--duration", type=float, default=0.0, help="hang up after S seconds")
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE.wav",
+        help="record the audio received (second call: FILE-2.wav, ...)",
+    )  # fmt: skip
+    add_media_arguments(parser, caller=False)
     add_agent_arguments(parser, local_default="sip:sipwright@127.0.0.1:5060")
     parser.set_defaults(run=run)
 
@@ -69,6 +77,7 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
     args.local = f"sip:{user}@{host_text}:{port}"
     if transport in ("tls", "wss") and not args.cert:
         raise UsageError(f"--listen {transport}:... needs --cert and --key")
+    media_options(args)  # a bad --play file is a usage error before we listen
     agent = make_agent(args, closers, transport=transport)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,7 +117,7 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
                 next_call.cancel()
                 break
             handled += 1
-            task = asyncio.create_task(_handle(agent, next_call.result(), args))
+            task = asyncio.create_task(_handle(agent, next_call.result(), args, handled))
             tasks.add(task)
         if tasks:
             # Calls still running when we are told to stop end now (the agent hangs
@@ -126,10 +135,33 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
-async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace) -> bool:
+async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace, index: int) -> bool:
     sdp = call.request.body.decode("utf-8", "replace") if args.verbose else ""
     media = [line for line in sdp.splitlines() if line.startswith("m=")]
     print(f"call from {call.from_uri} ({call.record.call_id}) {' '.join(media)}", flush=True)
+    shown = [0]  # digits printed so far: each as it comes, the rest at the end
+    try:
+        return await _converse(call, args, index, shown)
+    finally:
+        for found in call.record.digits[shown[0] :]:
+            _show_digit(call, found)
+        if call.record.media is not None:
+            print(f"call from {call.from_uri}: {describe_media(call.record.media)}", flush=True)
+
+
+def _show_digit(call: IncomingCall, found: DetectedDigit) -> None:
+    print(f"call from {call.from_uri}: DTMF {found.digit} ({found.method})", flush=True)
+
+
+async def _log_digits(call: IncomingCall, shown: list[int]) -> None:
+    async for found in call.dtmf():
+        shown[0] += 1
+        _show_digit(call, found)
+
+
+async def _converse(
+    call: IncomingCall, args: argparse.Namespace, index: int, shown: list[int]
+) -> bool:
     if args.ring > 0:
         await call.ring()
         with contextlib.suppress(TimeoutError):
@@ -142,10 +174,13 @@ async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace) ->
         print(f"call from {call.from_uri}: rejected with {args.code}", flush=True)
         return True
     try:
-        await call.answer()
+        await call.answer(media=media_options(args, record=args.record, index=index))
     except CallFailed as error:
         print(f"call from {call.from_uri}: {error}", flush=True)
+        for problem in call.record.errors:  # e.g. why the media policy refused the offer
+            print(f"call from {call.from_uri}: {problem}", flush=True)
         return call.cancelled
+    digits = asyncio.create_task(_log_digits(call, shown))
     try:
         await asyncio.wait_for(call.ended.wait(), args.duration or None)
         print(f"call from {call.from_uri}: ended by the caller", flush=True)
@@ -153,4 +188,6 @@ async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace) ->
         with contextlib.suppress(CallFailed, TransportError, TimeoutError):
             await asyncio.wait_for(call.hangup(), args.timeout)
         print(f"call from {call.from_uri}: hung up after {args.duration:g} s", flush=True)
+    finally:
+        digits.cancel()
     return not call.record.errors

@@ -2,6 +2,7 @@
 
 from sipwright.ua.agent import Agent
 from sipwright.ua.call import CallFailed, IncomingCall, OutgoingCall
+from sipwright.ua.call_media import MediaOptions
 from sipwright.ua.record import CallRecord
 from sipwright.ua.registration import Registration, RegistrationFailed
 
@@ -10,6 +11,7 @@ __all__ = [
     "CallFailed",
     "CallRecord",
     "IncomingCall",
+    "MediaOptions",
     "OutgoingCall",
     "Registration",
     "RegistrationFailed",

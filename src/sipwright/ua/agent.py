@@ -32,6 +32,7 @@ from sipwright.sip.message import Request, Response
 from sipwright.sip.transaction import TimerConfig
 from sipwright.sip.uri import SipURI, parse_uri
 from sipwright.ua.call import CallFailed, IncomingCall, OutgoingCall
+from sipwright.ua.call_media import MediaOptions
 from sipwright.ua.registration import Registration
 
 __all__ = ["Agent", "CallFailed", "Credentials"]
@@ -128,6 +129,9 @@ class Agent:
         for registration in list(self.registrations):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(registration.unregister(), 2.0)
+        for call in self.calls:
+            if call.call_media is not None:
+                call.call_media.close()  # also for calls whose hangup failed
         await self.endpoint.close()
 
     # --- addressing --------------------------------------------------------------------
@@ -281,10 +285,12 @@ class Agent:
         body: bytes | None = None,
         content_type: str = "application/sdp",
         session_expires: int | None = None,
+        media: MediaOptions | None = None,
     ) -> OutgoingCall:
         """Start a call to ``uri``; ``await call.answered()`` waits for the 2xx.
         ``session_expires`` asks for RFC 4028 session timers (we refresh).  A ``tel:``
-        URI is turned into a SIP URI by an ENUM lookup (RFC 6116)."""
+        URI is turned into a SIP URI by an ENUM lookup (RFC 6116).  ``media`` says what
+        to do with RTP (default: a real session sending silence; see MediaOptions)."""
         if uri.lower().startswith("tel:"):
             uri = await self.enum(uri)
         call = OutgoingCall(
@@ -294,6 +300,7 @@ class Agent:
             body=body,
             content_type=content_type,
             session_expires=session_expires,
+            media=media,
         )
         self.calls.append(call)
         call.start()

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING
 
+from sipwright.media.call_stats import DetectedDigit
+from sipwright.media.dtmf import format_dtmf_relay, parse_dtmf_relay
+from sipwright.media.errors import MediaError
 from sipwright.net.address import Destination, Flow
 from sipwright.net.endpoint import ClientTransactionHandle, ServerTransactionHandle
 from sipwright.net.transport_layer import TransportError
@@ -28,16 +31,19 @@ from sipwright.sip.sdp import SessionDescription
 from sipwright.sip.sdp_negotiation import NegotiationError, build_answer, build_offer
 from sipwright.sip.transaction_client import make_cancel
 from sipwright.sip.uri import SipURI, parse_uri
+from sipwright.ua.call_media import CallMedia, DtmfMode, MediaOptions
 from sipwright.ua.record import CallRecord
 from sipwright.ua.session import DialogRequests, session_timer_of
 
 if TYPE_CHECKING:
+    from sipwright.media.session import MediaSession
     from sipwright.ua.agent import Agent
 
 __all__ = ["CallFailed", "IncomingCall", "OutgoingCall"]
 
 _MAX_ATTEMPTS = 5  # digest retries plus 3xx redirections (§8.1.3.4)
-_MEDIA_PORT = 40000  # announced in SDP; media itself comes with the media issue
+_MEDIA_PORT = 40000  # announced in SDP when media is disabled (MediaOptions(enabled=False))
+_DTMF_RELAY = "application/dtmf-relay"
 
 
 class CallFailed(Exception):
@@ -74,6 +80,8 @@ class _Call:
         self.ended = asyncio.Event()
         self.destination: Destination | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.call_media: CallMedia | None = None
+        self._digits: asyncio.Queue[DetectedDigit] = asyncio.Queue()
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -113,10 +121,64 @@ class _Call:
     def _now(self) -> float:
         return self.agent.endpoint.now()
 
+    # --- media and DTMF -------------------------------------------------------------------
+
+    @property
+    def media(self) -> MediaSession | None:
+        """The RTP session (``call.media.stats``), once media is set up."""
+        return None if self.call_media is None else self.call_media.session
+
+    def _setup_media(self, options: MediaOptions | None, transport: str) -> None:
+        options = MediaOptions() if options is None else options
+        if options.enabled:
+            self.call_media = CallMedia(options, transport)
+
+    def _start_media(self, remote: SessionDescription | None) -> str | None:
+        """Start RTP from the negotiated descriptions; the reason when it cannot."""
+        local = self.session.local_sdp
+        if self.call_media is None or self.call_media.session is None or local is None:
+            return None
+        if remote is None:
+            return "no SDP from the peer: no media"
+        self.call_media.session.on_digit = self._digit
+        try:
+            self.call_media.start(local, remote)
+        except (NegotiationError, MediaError) as error:
+            return f"media: {error}"
+        return None
+
+    def _digit(self, detected: DetectedDigit) -> None:
+        self.record.digit(detected)
+        self._digits.put_nowait(detected)
+
+    async def send_dtmf(self, digits: str, mode: DtmfMode | None = None) -> None:
+        """Send DTMF: RFC 4733 events, in-band tones or SIP INFO (application/dtmf-relay)."""
+        options = self.call_media.options if self.call_media is not None else None
+        mode = mode or (options.dtmf_mode if options is not None else "info")
+        if mode != "info":
+            if self.call_media is None:
+                raise MediaError("this call has no media session for RTP DTMF")
+            await self.call_media.send_dtmf(digits, mode)
+            return
+        for digit in digits:
+            response = await self.send_request("INFO", body=format_dtmf_relay(digit),
+                                               content_type=_DTMF_RELAY)  # fmt: skip
+            if response.status >= 300:
+                raise CallFailed(response, f"INFO for DTMF {digit} got {response.status}")
+
+    async def dtmf(self) -> AsyncIterator[DetectedDigit]:
+        """Each DTMF digit the peer sends, whichever way (RFC 4733, in-band, INFO)."""
+        while True:
+            yield await self._digits.get()
+
     def _end(self, by: str, error: str | None = None) -> None:
         if self.ended.is_set():
             return
         self.session.stop()
+        if self.call_media is not None:
+            self.call_media.close()
+            if self.call_media.session is not None and self.call_media.started:
+                self.record.media = self.call_media.session.stats
         self.record.ended = self._now()
         self.record.ended_by = by
         if error:
@@ -147,12 +209,18 @@ class _Call:
             local = self.session.local_sdp
             if local is not None and request.body:
                 response.set_body(bytes(local), "application/sdp")
+                with contextlib.suppress(ParseError):
+                    self._start_media(SessionDescription.parse(request.body))
             timer = session_timer_of(request)
             if timer is not None:
                 response.headers.add("Session-Expires", f"{timer[0]};refresher={timer[1] or 'uac'}")
                 response.headers.add("Require", "timer")
             handle.respond(response)
         else:
+            if request.method == "INFO" and request.content_type == _DTMF_RELAY:
+                digit = parse_dtmf_relay(request.body)
+                if digit is not None:
+                    self._digit(DetectedDigit(digit, self._now(), "info"))
             handle.reply(200)
 
     def _ack(self, ack: Request) -> None:
@@ -177,6 +245,7 @@ class OutgoingCall(_Call):
         body: bytes | None = None,
         content_type: str = "application/sdp",
         session_expires: int | None = None,
+        media: MediaOptions | None = None,
     ) -> None:
         target = parse_uri(uri)
         if not isinstance(target, SipURI):
@@ -206,6 +275,8 @@ class OutgoingCall(_Call):
         self._answered: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._ack_request: Request | None = None
         self._task: asyncio.Task[None] | None = None
+        if body is None:
+            self._setup_media(media, self.record.transport)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -266,6 +337,11 @@ class OutgoingCall(_Call):
             destinations = await agent.destinations(hop)
             request = None
             for destination in destinations:
+                if self.call_media is not None:
+                    try:
+                        await self.call_media.open(agent.local_parts(destination)[0].strip("[]"))
+                    except NegotiationError as error:
+                        raise CallFailed(None, str(error)) from None
                 request = self._build(destination, target, cseq, challenge)
                 self.invite = request
                 self.destination = destination
@@ -307,7 +383,10 @@ class OutgoingCall(_Call):
         host, port, contact = agent.local_parts(destination)
         body = self.body
         if body is None:
-            offer = build_offer(address=host.strip("[]"), port=_MEDIA_PORT)
+            if self.call_media is not None:
+                offer = self.call_media.offer(host.strip("[]"))
+            else:
+                offer = build_offer(address=host.strip("[]"), port=_MEDIA_PORT)
             self.session.local_sdp = offer
             body = bytes(offer)
         elif self.content_type == "application/sdp":
@@ -397,6 +476,10 @@ class OutgoingCall(_Call):
             if response.body and response.content_type == "application/sdp":
                 self.remote_sdp = SessionDescription.parse(response.body)
         self._spawn(self._send_ack(dialog))
+        problem = self._start_media(self.remote_sdp)
+        if problem is not None:  # e.g. SRTP mandatory and the answer has no key
+            self.record.errors.append(problem)
+            self._spawn(self.hangup())
         timer = session_timer_of(response)
         if timer is not None:
             interval, refresher = timer
@@ -521,17 +604,33 @@ class IncomingCall(_Call):
         self.record.note(self._now(), "sent", _summary(response))
         self.handle.respond(response)
 
-    async def answer(self, body: bytes | None = None) -> Response:
-        """200 OK with an SDP answer; retransmitted until the ACK (§13.3.1.4)."""
+    async def answer(
+        self, body: bytes | None = None, *, media: MediaOptions | None = None
+    ) -> Response:
+        """200 OK with an SDP answer; retransmitted until the ACK (§13.3.1.4).
+
+        With ``media`` (default ``MediaOptions()``) RTP starts on a real port; an offer
+        the media policy refuses (e.g. no a=crypto with SRTP mandatory) gets 488."""
         if self.is_ended:
             raise CallFailed(None, "the call already ended (cancelled?)")
         response = self._response(200)
         if body is None and self.remote_sdp is not None:
             host = self.flow.local[0]
-            with contextlib.suppress(NegotiationError):
-                answer = build_answer(self.remote_sdp, address=host, port=_MEDIA_PORT + 2)
-                self.session.local_sdp = answer
-                body = bytes(answer)
+            if host in ("0.0.0.0", "::"):
+                host = self.agent.contact_uri.host.strip("[]")
+            self._setup_media(media, self.flow.transport)
+            try:
+                if self.call_media is not None:
+                    await self.call_media.open(host)
+                    answer = self.call_media.answer(self.remote_sdp, host)
+                else:
+                    answer = build_answer(self.remote_sdp, address=host, port=_MEDIA_PORT + 2)
+            except NegotiationError as error:
+                self.reject(error.status_hint, "Not Acceptable Here")
+                self.record.errors.append(f"media: {error}")
+                raise CallFailed(self.answered_response, str(error)) from None
+            self.session.local_sdp = answer
+            body = bytes(answer)
         if body:
             response.set_body(body, "application/sdp")
         timer = session_timer_of(self.request)
@@ -549,6 +648,9 @@ class IncomingCall(_Call):
         self.record.final_reason = response.reason
         self.record.note(now, "sent", _summary(response))
         self.handle.respond(response)
+        problem = self._start_media(self.remote_sdp)
+        if problem is not None:
+            self.record.errors.append(problem)
         retransmitter = AnswerRetransmitter(
             response, now, t1=self.agent.endpoint.timers.t1, t2=self.agent.endpoint.timers.t2
         )

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipwright.media.call_stats import DetectedDigit, MediaStats
+
 __all__ = ["CallEvent", "CallRecord"]
 
 
@@ -18,7 +20,7 @@ class CallEvent:
     """One message of the call: when, which way, and its first line."""
 
     at: float
-    direction: str  # "sent" | "received"
+    direction: str  # "sent" | "received" (messages), "dtmf" (a digit detected), ...
     summary: str
 
 
@@ -41,6 +43,8 @@ class CallRecord:
     ended_by: str | None = None  # "local" | "remote" | "cancel" | "error"
     errors: list[str] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
+    digits: list[DetectedDigit] = field(default_factory=list)  # DTMF we detected
+    media: MediaStats | None = None  # RTP figures, from when the call ended
 
     @property
     def post_dial_delay(self) -> float | None:
@@ -61,6 +65,10 @@ class CallRecord:
     @property
     def succeeded(self) -> bool:
         return self.answered is not None and not self.errors
+
+    def digit(self, detected: DetectedDigit) -> None:
+        self.digits.append(detected)
+        self.note(detected.at, "dtmf", f"{detected.digit} ({detected.method})")
 
     def note(self, at: float, direction: str, summary: str) -> None:
         self.events.append(CallEvent(at, direction, summary))
@@ -86,6 +94,11 @@ class CallRecord:
             "setup_time": self.setup_time,
             "talk_time": self.talk_time,
             "errors": list(self.errors),
+            "dtmf": [
+                {"digit": d.digit, "after": round(d.at - self.started, 6), "method": d.method}
+                for d in self.digits
+            ],
+            "media": None if self.media is None else self.media.to_dict(self.started),
             "events": [
                 {
                     "after": round(e.at - self.started, 6),

@@ -1,0 +1,476 @@
+"""One call's RTP session: the asyncio pumps around the media algorithms.
+
+A UDP socket pair (RTP on an even port, RTCP on the next, RFC 3550 §11) bound to our
+address.  Symmetric RTP (RFC 4961): we send from the socket we receive on.  Latching
+("comedia"): once the peer's first packet arrives we send to where it came from,
+whatever its SDP said, which is what gets media through NATs and SBCs.
+
+The sender paces 20 ms packets against absolute deadlines (start + n * ptime), so
+scheduling delays never accumulate into drift; RTCP goes out every ~5 s (randomised
+0.5-1.5x, §6.3.5) and with BYE when the session stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from sipwright.media import rtcp
+from sipwright.media.call_stats import DetectedDigit, MediaStats
+from sipwright.media.dtmf import EventReceiver, ToneDetector, event_packets, tone
+from sipwright.media.errors import MediaError
+from sipwright.media.g711 import CODECS_BY_PT, G711Codec
+from sipwright.media.pcap_source import PcapStream
+from sipwright.media.quality import estimate
+from sipwright.media.rtp import RtpPacket, is_rtcp
+from sipwright.media.sources import AudioSource
+from sipwright.media.srtp import SrtpContext
+from sipwright.media.stats import ReceiverStats, SenderStats, ntp_from_unix, round_trip_time
+from sipwright.media.wav import WavWriter
+
+__all__ = ["MediaSession", "StreamParams"]
+
+Address = tuple[str, int]
+_RTCP_INTERVAL = 5.0
+_LATE = 0.005
+_MAX_GAP = 8000 * 5  # fill at most 5 s of missing audio with silence in recordings
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    """What offer/answer decided for the stream (RFC 3264)."""
+
+    codec: G711Codec
+    remote: Address | None  # None: nothing to send to until the peer's packets latch us
+    remote_rtcp: Address | None = None
+    dtmf_payload_type: int | None = None
+    srtp: SrtpContext | None = None
+    ptime_ms: int = 20
+    send: bool = True  # False for recvonly/inactive directions
+
+
+class _Socket(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+        self.on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.on_datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable before the peer listens: not our problem
+
+
+class MediaSession:
+    """RTP + RTCP for one call: send a source, receive, record, detect DTMF, measure."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        source: AudioSource | PcapStream | None = None,
+        echo: bool = False,
+        record_received: Path | None = None,
+        record_sent: Path | None = None,
+        detect_inband: bool = True,
+        cname: str = "sipwright",
+        latch: bool = True,
+    ) -> None:
+        self.host = host
+        self.source = source if source is not None else AudioSource()
+        self.echo = echo
+        self.latch = latch
+        self.cname = cname.encode()
+        self.ssrc = random.getrandbits(32)
+        self._seq = random.getrandbits(16)
+        self._timestamp = random.getrandbits(32)
+        self._rx = ReceiverStats()
+        self._tx = SenderStats()
+        self._events = EventReceiver()
+        self._inband = ToneDetector() if detect_inband else None
+        self._record_paths = (record_received, record_sent)
+        self._writers: list[WavWriter | None] = [None, None]
+        self._next_ts: int | None = None  # where the received recording continues
+        self._dtmf_packets: collections.deque[tuple[bool, bytes] | None] = collections.deque()
+        self._tones: collections.deque[np.ndarray] = collections.deque()
+        self._dtmf_idle = asyncio.Event()
+        self._dtmf_idle.set()
+        self._digits: asyncio.Queue[DetectedDigit] = asyncio.Queue()
+        self.on_digit: Callable[[DetectedDigit], None] | None = None
+        self.played = asyncio.Event()  # a finite source (WAV, pcap) has been sent
+        self.params: StreamParams | None = None
+        self._remote: Address | None = None
+        self._remote_rtcp: Address | None = None
+        self._latched = False
+        self._rtp: _Socket | None = None
+        self._rtcp: _Socket | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stats = MediaStats()
+        self._rtt: float | None = None
+        self.port = 0
+        self.stopped = False
+
+    # --- life cycle ----------------------------------------------------------------
+
+    async def open(self, attempts: int = 50) -> int:
+        """Bind RTP on an even port and RTCP on the next one; returns the RTP port."""
+        loop = asyncio.get_running_loop()
+        for _ in range(attempts):
+            rtp_transport, rtp = await loop.create_datagram_endpoint(
+                lambda: _Socket(self._on_rtp), local_addr=(self.host, 0)
+            )
+            port = int(rtp_transport.get_extra_info("sockname")[1])
+            if port % 2 == 0 and port < 65535:
+                try:
+                    _, rtcp_socket = await loop.create_datagram_endpoint(
+                        lambda: _Socket(self._on_rtcp), local_addr=(self.host, port + 1)
+                    )
+                except OSError:
+                    pass
+                else:
+                    self._rtp, self._rtcp, self.port = rtp, rtcp_socket, port
+                    self._stats.local_address = f"{self.host}:{port}"
+                    return port
+            rtp_transport.close()
+        raise OSError(f"no free even/odd UDP port pair on {self.host}")
+
+    def start(self, params: StreamParams) -> None:
+        """Start sending and reporting with what offer/answer decided."""
+        received, sent = self._record_paths
+        rate = 8000
+        self._writers = [
+            WavWriter(received, rate) if received is not None else None,
+            WavWriter(sent, rate) if sent is not None else None,
+        ]
+        self.update(params)
+        loop = asyncio.get_running_loop()
+        if not self.echo:
+            pump = self._play_pcap if isinstance(self.source, PcapStream) else self._play
+            self._tasks.append(loop.create_task(pump()))
+        self._tasks.append(loop.create_task(self._report_loop()))
+
+    def update(self, params: StreamParams) -> None:
+        """New parameters (a re-INVITE): keep a latched address unless the peer moved."""
+        old = self.params
+        self.params = params
+        if not self._latched or (old is not None and old.remote != params.remote):
+            self._remote = params.remote
+            self._latched = False
+        if params.remote_rtcp is not None:
+            self._remote_rtcp = params.remote_rtcp
+        elif params.remote is not None:
+            self._remote_rtcp = (params.remote[0], params.remote[1] + 1)
+        self._stats.codec = params.codec.name
+        self._stats.srtp_suite = params.srtp.suite if params.srtp else None
+
+    def close(self) -> None:
+        """RTCP BYE (§6.6), then close the sockets and recordings (at once)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for task in self._tasks:
+            task.cancel()
+        if self.params is not None:
+            self._send_rtcp(bye=True)
+        for sock in (self._rtp, self._rtcp):
+            if sock is not None and sock.transport is not None:
+                sock.transport.close()
+        for writer in self._writers:
+            if writer is not None:
+                writer.close()
+        self._dtmf_idle.set()
+
+    async def stop(self) -> None:
+        """:meth:`close`, and wait until the pumps have ended."""
+        tasks = list(self._tasks)
+        self.close()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- sending ---------------------------------------------------------------------
+
+    def _send(self, payload_type: int, payload: bytes, marker: bool, timestamp: int) -> None:
+        params = self.params
+        if params is None or self._remote is None or not params.send or self._rtp is None:
+            return
+        timestamp &= 0xFFFFFFFF
+        packet = RtpPacket(payload_type, self._seq, timestamp, self.ssrc, payload, marker)
+        self._seq = (self._seq + 1) & 0xFFFF
+        data = bytes(packet)
+        if params.srtp is not None:
+            data = params.srtp.protect(data)
+        if self._rtp.transport is not None:
+            self._rtp.transport.sendto(data, self._remote)
+        self._tx.sent(len(payload))
+
+    async def _pace(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        delay = deadline - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif -delay > _LATE:
+            self._stats.late_sends += 1
+
+    async def _play(self) -> None:
+        params = self.params
+        assert params is not None and isinstance(self.source, AudioSource)
+        step = 8000 * params.ptime_ms // 1000
+        tick = params.ptime_ms / 1000
+        deadline = asyncio.get_running_loop().time()
+        event_ts: int | None = None
+        while True:
+            params = self.params
+            assert params is not None
+            if self._dtmf_packets:
+                item = self._dtmf_packets.popleft()
+                if item is None:  # the pause between two digits
+                    event_ts = None
+                    samples = np.zeros(step, dtype=np.int16)
+                    self._send(
+                        params.codec.payload_type,
+                        params.codec.encode(samples),
+                        False,
+                        self._timestamp,
+                    )
+                else:
+                    marker, payload = item
+                    if event_ts is None:
+                        event_ts = self._timestamp  # §2.5.1.2: all packets share the start
+                    self._send(params.dtmf_payload_type or 101, payload, marker, event_ts)
+                    samples = np.zeros(step, dtype=np.int16)
+            else:
+                event_ts = None
+                if self._tones:
+                    samples = self._tones.popleft()
+                else:
+                    samples = self.source.read(step)
+                    if self.source.finished:
+                        self.played.set()
+                self._send(
+                    params.codec.payload_type, params.codec.encode(samples), False, self._timestamp
+                )
+            if not self._dtmf_packets and not self._tones:
+                self._dtmf_idle.set()
+            self._write(1, samples)
+            self._timestamp = (self._timestamp + step) & 0xFFFFFFFF
+            deadline += tick
+            await self._pace(deadline)
+
+    async def _play_pcap(self) -> None:
+        """Replay captured payloads with their original spacing (SIPp play_pcap_audio)."""
+        assert isinstance(self.source, PcapStream)
+        start = asyncio.get_running_loop().time()
+        base = self._timestamp
+        for packet in self.source.packets:
+            await self._pace(start + packet.offset)
+            params = self.params
+            assert params is not None
+            payload, payload_type = packet.payload, packet.payload_type
+            recorded = CODECS_BY_PT.get(payload_type)
+            if recorded is not None:  # G.711 of the other law: transcode
+                payload = params.codec.transcode(payload, recorded)
+                payload_type = params.codec.payload_type
+                self._write(1, params.codec.decode(payload))
+            self._timestamp = (base + packet.timestamp_offset) & 0xFFFFFFFF
+            self._send(payload_type, payload, packet.marker, self._timestamp)
+        self.played.set()
+
+    async def send_dtmf(
+        self, digits: str, *, mode: str = "rfc4733", duration_ms: int = 100, gap_ms: int = 100
+    ) -> None:
+        """Queue ``digits`` as RFC 4733 events or in-band tones; returns once sent."""
+        params = self.params
+        if params is None:
+            raise MediaError("the media session has not started")
+        ticks = max(1, gap_ms // params.ptime_ms)
+        step = 8000 * params.ptime_ms // 1000
+        for digit in digits:
+            if mode == "rfc4733":
+                if params.dtmf_payload_type is None:
+                    raise MediaError("the peer did not accept telephone-event (RFC 4733)")
+                packets = event_packets(digit, duration_ms=duration_ms, ptime_ms=params.ptime_ms)
+                self._dtmf_packets.extend([*packets, *([None] * ticks)])
+            elif mode == "inband":
+                signal = np.concatenate(
+                    (tone(digit, duration_ms), np.zeros(ticks * step, np.int16))
+                )
+                signal = np.concatenate((signal, np.zeros(-len(signal) % step, np.int16)))
+                self._tones.extend(signal.reshape(-1, step))
+            else:
+                raise MediaError(f"DTMF mode {mode!r} is not rfc4733 or inband")
+            self._dtmf_idle.clear()
+        await self._dtmf_idle.wait()
+
+    # --- receiving -------------------------------------------------------------------
+
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        params = self.params
+        if params is None:
+            return
+        if params.srtp is not None:
+            plain = params.srtp.unprotect(data)
+            self._stats.srtp_auth_failures = params.srtp.counters.auth_failures
+            if plain is None:
+                return
+            data = plain
+        if is_rtcp(data):
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except MediaError:
+            self._stats.malformed += 1
+            return
+        if self.latch and not self._latched:
+            self._latched = True
+            self._remote = addr
+        now = asyncio.get_running_loop().time()
+        is_event = packet.payload_type == params.dtmf_payload_type
+        ts, pt = packet.timestamp, packet.payload_type
+        self._rx.receive(
+            packet.ssrc, packet.sequence_number, ts, now, len(packet.payload), timed=not is_event
+        )
+        if is_event:
+            with contextlib.suppress(MediaError):
+                digit = self._events.receive(ts, packet.payload)
+                if digit is not None:
+                    self.detected(digit, "rfc4733")
+            return
+        codec = CODECS_BY_PT.get(pt)
+        if codec is None:
+            return
+        if self.echo:
+            self._send(pt, packet.payload, packet.marker, ts)
+        samples = codec.decode(packet.payload)
+        self._record(ts, samples)
+        if self._inband is not None:
+            for digit in self._inband.feed(samples):
+                self.detected(digit, "inband")
+
+    def _record(self, timestamp: int, samples: np.ndarray) -> None:
+        """Received audio in timestamp order: lost packets become silence."""
+        writer = self._writers[0]
+        if writer is None:
+            return
+        if self._next_ts is not None:
+            gap = (timestamp - self._next_ts) & 0xFFFFFFFF
+            if gap >= 0x80000000:
+                return  # late or duplicate: that stretch is written already
+            if gap < _MAX_GAP:  # a bigger jump is a new stream: just carry on
+                writer.write(np.zeros(gap, dtype=np.int16))
+        writer.write(samples)
+        self._next_ts = (timestamp + len(samples)) & 0xFFFFFFFF
+
+    def _write(self, index: int, samples: np.ndarray) -> None:
+        writer = self._writers[index]
+        if writer is not None:
+            writer.write(samples)
+
+    def detected(self, digit: str, method: str) -> None:
+        """A digit arrived (from RTP here, or from SIP INFO via the call)."""
+        found = DetectedDigit(digit, asyncio.get_running_loop().time(), method)
+        self._stats.digits.append(found)
+        self._digits.put_nowait(found)
+        if self.on_digit is not None:
+            self.on_digit(found)
+
+    async def dtmf(self) -> AsyncIterator[DetectedDigit]:
+        """Each digit as it is detected, whichever way it came."""
+        while True:
+            yield await self._digits.get()
+
+    # --- RTCP ------------------------------------------------------------------------
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        params = self.params
+        if params is None:
+            return
+        if params.srtp is not None:
+            plain = params.srtp.unprotect_rtcp(data)
+            if plain is None:
+                return
+            data = plain
+        try:
+            packets = rtcp.parse_compound(data)
+        except MediaError:
+            self._stats.malformed += 1
+            return
+        self._stats.rtcp_received += 1
+        if self.latch:
+            self._remote_rtcp = addr
+        wall = time.time()
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport):
+                self._rx.sender_report(packet.ntp_timestamp, wall)
+            if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
+                for block in packet.reports:
+                    if block.ssrc == self.ssrc:
+                        rtt = round_trip_time(block, wall)
+                        self._rtt = rtt if rtt is not None else self._rtt
+                        self._stats.remote_loss = block.fraction_lost / 256
+                        self._stats.remote_jitter_ms = block.jitter / 8.0
+
+    def _send_rtcp(self, bye: bool = False) -> None:
+        params = self.params
+        if params is None or self._remote_rtcp is None or self._rtcp is None:
+            return
+        wall = time.time()
+        block = self._rx.report_block(wall)
+        blocks = (block,) if block is not None else ()
+        report: rtcp.RtcpPacket
+        if self._tx.packets:
+            report = rtcp.SenderReport(
+                self.ssrc, ntp_from_unix(wall), self._timestamp, self._tx.packets,
+                self._tx.octets, blocks,
+            )  # fmt: skip
+        else:
+            report = rtcp.ReceiverReport(self.ssrc, blocks)
+        packets: list[rtcp.RtcpPacket] = [report, rtcp.Sdes(((self.ssrc, ((1, self.cname),)),))]
+        if bye:
+            packets.append(rtcp.Bye((self.ssrc,)))
+        data = rtcp.build_compound(packets)
+        if params.srtp is not None:
+            data = params.srtp.protect_rtcp(data)
+        if self._rtcp.transport is not None:
+            self._rtcp.transport.sendto(data, self._remote_rtcp)
+            self._stats.rtcp_sent += 1
+
+    async def _report_loop(self) -> None:
+        interval = _RTCP_INTERVAL / 2  # §6.2: the first report comes sooner
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+            self._send_rtcp()
+            interval = _RTCP_INTERVAL
+
+    # --- figures ---------------------------------------------------------------------
+
+    @property
+    def stats(self) -> MediaStats:
+        stats = self._stats
+        rx = self._rx
+        stats.remote_address = (
+            "" if self._remote is None else f"{self._remote[0]}:{self._remote[1]}"
+        )
+        stats.packets_sent, stats.bytes_sent = self._tx.packets, self._tx.octets
+        stats.packets_received, stats.bytes_received = rx.packets, rx.octets
+        stats.packets_expected, stats.packets_lost = rx.expected, max(0, rx.lost)
+        stats.loss = rx.loss_fraction
+        stats.jitter_ms = rx.jitter_seconds * 1000
+        stats.max_jitter_ms = rx.max_jitter / 8.0
+        stats.rtt_ms = None if self._rtt is None else self._rtt * 1000
+        if rx.packets:
+            quality = estimate(stats.loss, stats.jitter_ms, stats.rtt_ms)
+            stats.r_factor, stats.mos = quality.r, quality.mos
+        return stats
