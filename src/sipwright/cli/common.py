@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sipwright.evidence.hep import HepSender
+from sipwright.evidence.pcap_writer import PcapWriter
 from sipwright.net.address import TRANSPORTS
 from sipwright.net.endpoint import MessageLog
 from sipwright.sip.errors import ParseError
@@ -25,7 +27,9 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "add_agent_arguments",
+    "hep_address",
     "make_agent",
+    "make_tracer",
     "run_async",
     "sip_uri",
 ]
@@ -62,6 +66,15 @@ def header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def hep_address(text: str) -> tuple[str, int]:
+    """argparse type for --hep: ``HOST:PORT`` (IPv6: ``[::1]:9060``)."""
+    host, colon, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"--hep wants HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
 def add_agent_arguments(parser: argparse.ArgumentParser, *, local_default: str) -> None:
     group = parser.add_argument_group("network")
     group.add_argument(
@@ -83,7 +96,23 @@ def add_agent_arguments(parser: argparse.ArgumentParser, *, local_default: str) 
     tls.add_argument("--insecure", action="store_true", help="do not verify the peer (TLS)")
     out = parser.add_argument_group("output")
     out.add_argument("-v", "--verbose", action="count", default=0, help="print each message")
+    add_evidence_arguments(parser)
+
+
+def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
+    """--trace, --pcap and --hep: the evidence every network command can leave."""
+    out = parser.add_argument_group("evidence")
     out.add_argument("--trace", type=Path, metavar="FILE.jsonl", help="write messages as JSON")
+    out.add_argument(
+        "--pcap", type=Path, metavar="FILE.pcap",
+        help="write messages to a pcap file (synthesized Ethernet/IP/UDP or TCP headers)",
+    )  # fmt: skip
+    out.add_argument(
+        "--hep", type=hep_address, metavar="HOST:PORT",
+        help="mirror every message to a HEPv3 collector (Homer) over UDP",
+    )  # fmt: skip
+    out.add_argument("--hep-id", type=int, default=None, metavar="N", help="HEP capture agent id")
+    out.add_argument("--hep-password", default=None, help="HEP authentication key")
 
 
 class MessagePrinter:
@@ -159,21 +188,46 @@ def _server_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
-def make_agent(
-    args: argparse.Namespace, closers: list[Callable[[], None]], *, transport: str | None = None
-) -> Agent:
+def make_tracer(
+    args: argparse.Namespace, closers: list[Callable[[], None]]
+) -> Callable[[MessageLog], None] | None:
+    """One callback feeding -v, --trace, --pcap and --hep; None when none is asked."""
     tracers: list[Callable[[MessageLog], None]] = []
-    if args.verbose:
+    if getattr(args, "verbose", 0):
         tracers.append(MessagePrinter(sys.stdout, full=True))
-    if args.trace:
-        writer = TraceWriter(args.trace)
-        closers.append(writer.close)
-        tracers.append(writer)
+    try:
+        if getattr(args, "trace", None):
+            writer = TraceWriter(args.trace)
+            closers.append(writer.close)
+            tracers.append(writer)
+        if getattr(args, "pcap", None):
+            pcap = PcapWriter(args.pcap)
+            closers.append(pcap.close)
+            tracers.append(pcap)
+    except OSError as error:
+        raise UsageError(f"cannot write {error.filename}: {error.strerror}") from None
+    if getattr(args, "hep", None):
+        host, port = args.hep
+        try:
+            hep = HepSender(host, port, agent_id=args.hep_id, password=args.hep_password)
+        except OSError as error:
+            raise UsageError(f"--hep {host}:{port}: {error.strerror or error}") from None
+        closers.append(hep.close)
+        tracers.append(hep)
+    if not tracers:
+        return None
 
     def trace(entry: MessageLog) -> None:
         for tracer in tracers:
             tracer(entry)
 
+    return trace
+
+
+def make_agent(
+    args: argparse.Namespace, closers: list[Callable[[], None]], *, transport: str | None = None
+) -> Agent:
+    trace = make_tracer(args, closers)
     try:
         client_ssl = _client_ssl(args)
         server_ssl = _server_ssl(args)
@@ -187,7 +241,7 @@ def make_agent(
         password=args.password,
         client_ssl=client_ssl,
         ssl_context=server_ssl,
-        trace=trace if tracers else None,
+        trace=trace,
     )
 
 

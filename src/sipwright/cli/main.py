@@ -13,7 +13,19 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sipwright import __version__
-from sipwright.cli import answer, call, demo, ping, register
+from sipwright.cli import (
+    answer,
+    call,
+    demo,
+    flood,
+    fuzz,
+    message,
+    pcap,
+    ping,
+    register,
+    traceroute,
+    usrloc,
+)
 
 __all__ = ["main"]
 
@@ -42,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_parser(commands)
     call.add_parser(commands)
     answer.add_parser(commands)
+    traceroute.add_parser(commands)
+    message.add_parser(commands)
+    usrloc.add_parser(commands)
+    flood.add_parser(commands)
+    fuzz.add_parser(commands)
+    pcap.add_parser(commands)
     commands.add_parser(
         "sipp",
         help="run SIPp scenarios with SIPp's command line (sipwright sipp -sn uac host)",

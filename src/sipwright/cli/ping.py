@@ -22,7 +22,7 @@ from sipwright.cli.common import (
 from sipwright.net.transport_layer import TransportError
 from sipwright.ua import CallFailed
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "summarize"]
 
 
 def add_parser(commands: Any) -> None:
@@ -68,11 +68,17 @@ async def _ping(args: argparse.Namespace, closers: list[Callable[[], None]]) -> 
             extra = f" ({server})" if server else ""
             print(f"{response.status} {response.reason} from {args.uri}: rtt={rtt:.2f} ms{extra}")
     if args.count > 1:
-        summary = f"{args.count} sent, {len(rtts)} answered, {failures} lost"
-        if rtts:
-            summary += (
-                f"; rtt min/avg/max = {min(rtts):.2f}/{statistics.fmean(rtts):.2f}/"
-                f"{max(rtts):.2f} ms"
-            )
-        print(summary)
+        print(summarize(args.count, rtts))
     return EXIT_OK if failures == 0 else EXIT_FAILED
+
+
+def summarize(sent: int, rtts: list[float]) -> str:
+    """ping(8)-style summary: counts, loss and min/avg/max/stddev (population)."""
+    lost = sent - len(rtts)
+    summary = f"{sent} sent, {len(rtts)} answered, {lost} lost ({lost * 100 / sent:.0f}% loss)"
+    if rtts:
+        summary += (
+            f"; rtt min/avg/max/stddev = {min(rtts):.2f}/{statistics.fmean(rtts):.2f}/"
+            f"{max(rtts):.2f}/{statistics.pstdev(rtts):.2f} ms"
+        )
+    return summary

@@ -477,6 +477,8 @@ def parse_cseq(value: str) -> CSeq:
     match = _CSEQ_RE.fullmatch(value)
     if match is None:
         raise ParseError("malformed CSeq", 400, value)
+    if len(match.group(1).lstrip("0")) > 10:  # int() refuses more than 4300 digits
+        raise ParseError("CSeq number too large", 400, value[:40])
     number = int(match.group(1))
     # §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
     # and less than 2**31.

@@ -383,6 +383,8 @@ def _frame_body(data: bytes, body_at: int, headers: Headers, stream: bool) -> by
     text = lengths[0]
     if not text.isdigit() or not text.isascii():
         raise ParseError("malformed Content-Length", 400, text)
+    if len(text.lstrip("0")) > 10:  # more than any datagram holds; int() refuses > 4300 digits
+        raise ParseError("Content-Length larger than the message", 400, text[:20])
     length = int(text)
     if length > available:
         # RFC 4475 §3.1.2.2: a datagram cannot hold more later; 400.

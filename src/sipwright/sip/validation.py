@@ -52,6 +52,8 @@ _RACK_RE = re.compile(rf"[0-9]{{1,10}}\s+[0-9]{{1,10}}\s+[{TOKEN_CHARS}]+")
 def _delta_seconds(value: str, what: str) -> int:
     if not value.isdigit() or not value.isascii():
         raise ParseError(f"{what} is not a number of seconds", 400, value)
+    if len(value.lstrip("0")) > 10:  # int() refuses > 4300 digits; 11 exceed 2**32
+        raise ParseError(f"{what} out of range", 400, value[:20])
     number = int(value)
     if number > _MAX_DELTA:
         raise ParseError(f"{what} out of range", 400, value)
@@ -65,7 +67,7 @@ def _call_id(value: str) -> None:
 
 def _max_forwards(value: str) -> None:
     # §20.22: an integer in the range 0-255.
-    if not value.isdigit() or not value.isascii() or int(value) > 255:
+    if not value.isdigit() or not value.isascii() or len(value.lstrip("0")) > 3 or int(value) > 255:
         raise ParseError("Max-Forwards must be 0-255", 400, value)
 
 
@@ -110,7 +112,12 @@ def _token_list(value: str) -> None:
 
 
 def _rseq(value: str) -> None:
-    if not value.isdigit() or not value.isascii() or int(value) > _MAX_DELTA:
+    if (
+        not value.isdigit()
+        or not value.isascii()
+        or len(value.lstrip("0")) > 10
+        or int(value) > _MAX_DELTA
+    ):
         raise ParseError("malformed RSeq", 400, value)
 
 
