@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipwright.media import MediaError
+from sipwright.media.call_stats import MediaStats
 from sipwright.media.rtcp import (
     Bye,
     ReceiverReport,
@@ -19,8 +20,15 @@ from sipwright.media.rtcp import (
     build_compound,
     parse_compound,
 )
+from sipwright.media.rtcp_reporter import RtcpReporter
 from sipwright.media.rtp import RtpPacket, is_rtcp
-from sipwright.media.stats import ReceiverStats, ntp_from_unix, ntp_middle, round_trip_time
+from sipwright.media.stats import (
+    ReceiverStats,
+    SenderStats,
+    ntp_from_unix,
+    ntp_middle,
+    round_trip_time,
+)
 
 # --- RTP ----------------------------------------------------------------------------
 
@@ -181,10 +189,40 @@ def test_rtt_from_lsr_and_dlsr() -> None:
     assert round_trip_time(ReportBlock(1, 0, 0, 0, 0), sent_at) is None
 
 
+def test_rtcp_reporters_exchange_sr_and_rr_on_a_clock_of_our_own() -> None:
+    """Two reporters and no sockets: a's SR, b's RR 500 ms later, a gets its RTT."""
+    a_sent, b_received = SenderStats(), ReceiverStats()
+    a = RtcpReporter(0xA, b"a", ReceiverStats(), a_sent, MediaStats())
+    b = RtcpReporter(0xB, b"b", b_received, SenderStats(), MediaStats())
+    for seq in range(50):
+        a_sent.sent(160)
+        b_received.receive(0xA, seq, seq * 160, seq * 0.02, 160)
+    b_received.receive(0xA, 60, 60 * 160, 1.2, 160)  # 50-59 lost: 10 of 61
+    wall = 1_700_000_000.0
+    sr = a.build(wall, rtp_timestamp=8000)
+    kinds = [type(p) for p in parse_compound(sr)]
+    assert kinds == [SenderReport, Sdes]  # §6.1: every compound carries SDES CNAME
+    assert b.receive(sr, wall + 0.030)
+    rr = b.build(wall + 0.530, rtp_timestamp=0)
+    assert [type(p) for p in parse_compound(rr)] == [ReceiverReport, Sdes]
+    assert a.receive(rr, wall + 0.560)
+    assert a.rtt == pytest.approx(0.060, abs=0.001)
+    assert a.stats.remote_loss == pytest.approx(10 / 61, abs=1 / 256)
+    assert [type(p) for p in parse_compound(a.build(wall + 1, 0, bye=True))][-1] is Bye
+    assert not a.receive(b"\x80\xc8\x00", wall) and a.stats.malformed == 1
+
+
+def test_rtcp_interval_is_randomised_and_the_first_comes_sooner() -> None:
+    reporter = RtcpReporter(1, b"x", ReceiverStats(), SenderStats(), MediaStats())
+    first = reporter.next_interval()
+    assert 1.25 <= first <= 3.75  # §6.2 half the interval, §6.3.5 times 0.5-1.5
+    assert all(2.5 <= reporter.next_interval() <= 7.5 for _ in range(100))
+
+
 # --- layering -----------------------------------------------------------------------
 
 FORBIDDEN = {"asyncio", "socket", "selectors", "trio", "time", "threading"}
-PUMPS = {"session.py", "session_io.py"}  # the only modules allowed to run asyncio
+PUMPS = {"session.py", "rtp_sender.py"}  # the only modules allowed to run asyncio
 
 
 def test_media_algorithms_do_no_io() -> None:

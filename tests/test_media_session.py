@@ -146,9 +146,9 @@ async def test_rtcp_reports_flow_and_bye_is_sent() -> None:
     try:
         await pair(a, b)
         await wait_until(lambda: b.stats.packets_received >= 5)
-        a._send_rtcp()  # an SR now rather than in ~2.5 s
+        a.send_report()  # an SR now rather than in ~2.5 s
         await wait_until(lambda: b.stats.rtcp_received >= 1)
-        b._send_rtcp()  # an RR with LSR/DLSR: gives a its round-trip time
+        b.send_report()  # an RR with LSR/DLSR: gives a its round-trip time
         await wait_until(lambda: a.stats.rtt_ms is not None)
         rtt = a.stats.rtt_ms
         assert rtt is not None and 0 <= rtt < 1000

@@ -270,7 +270,7 @@ def test_chain_registers_then_answers_on_the_same_tcp_connection(
          "-sf", str(scenarios / "chain_answer_tcp.xml"),
          f"127.0.0.1:{kamailio_server.tcp_port}", "-t", "t1", "-i", "127.0.0.1",
          "-s", "bob", "-au", "bob", "-ap", "secret", "-m", "1",
-         "-timeout", "30s", "-timeout_error"],
+         "-timeout", "30s", "-timeout_error", "-trace_msg", "-message_file", "messages.log"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         text=True, cwd=tmp_path,
     )  # fmt: skip
@@ -289,7 +289,7 @@ def test_chain_registers_then_answers_on_the_same_tcp_connection(
                 return response.status
 
         assert asyncio.run(call()) == 200
-        assert chain.wait(timeout=20) == 0
+        code = chain.wait(timeout=20)
     finally:
         if chain.poll() is None:
             chain.kill()
@@ -297,6 +297,8 @@ def test_chain_registers_then_answers_on_the_same_tcp_connection(
         assert chain.stdout is not None
         output = chain.stdout.read()
         chain.stdout.close()
+    messages = tmp_path / "messages.log"
+    assert code == 0, output + messages.read_text() + kamailio_server.log
     assert "Traceback" not in output
 
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import signal
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from sipwright.sip.message import Response, parse_message
+from sipwright.sip.message import Request, Response, make_response, parse_message
+from sipwright.sip.transaction import TimerConfig
 from sipwright.ua import Agent, CallFailed, IncomingCall
 
+import peers
 from dnsserver import DNSServer
 
 
@@ -378,3 +388,213 @@ async def test_503_fails_over_to_the_next_srv_target() -> None:
                 f"udp:127.0.0.1:{overloaded.listening[0].port}: 503"
             ]
             await call.hangup()
+
+
+# --- answered calls that never get their ACK (found by `sipwright fuzz -m INVITE`) -----
+
+
+class RawPeer(asyncio.DatagramProtocol):
+    """A caller written by hand on a UDP socket: sends what it is told, keeps what it
+    gets, answers nothing by itself (so a BYE to it never gets a response)."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self.port = int(self.transport.get_extra_info("sockname")[1])
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.received.put_nowait(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def drain(self) -> list[Request | Response]:
+        """What arrived and was not read yet."""
+        found = []
+        while not self.received.empty():
+            found.append(parse_message(self.received.get_nowait()))
+        return found
+
+    def send(self, data: bytes, port: int) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, ("127.0.0.1", port))
+
+    async def next_message(self, timeout: float = 5.0) -> Request | Response:
+        return parse_message(await asyncio.wait_for(self.received.get(), timeout))
+
+
+async def raw_peer() -> RawPeer:
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+    return peer
+
+
+def ack_for(invite: bytes, ok: Response) -> bytes:
+    """The ACK for a 2xx (§13.2.2.4), written by hand from the INVITE we sent."""
+    head = invite.decode().split("\r\n")
+    uri = head[0].split()[1]
+    lines = [f"ACK {uri} SIP/2.0"]
+    for line in head[1:]:
+        name = line.split(":", 1)[0].lower()
+        if name == "via":
+            lines.append(line.replace(";branch=z9hG4bK", ";branch=z9hG4bKack"))
+        elif name in ("from", "call-id", "max-forwards"):
+            lines.append(line)
+        elif name == "cseq":
+            lines.append(line.replace("INVITE", "ACK"))
+    lines.append(f"To: {ok.headers.first('To')}")
+    return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
+
+
+@contextmanager
+def unretrieved_task_errors() -> Iterator[list[str]]:
+    """Collect what the loop would print as "Task exception was never retrieved"."""
+    loop = asyncio.get_running_loop()
+    found: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: found.append(str(context.get("message"))))
+    try:
+        yield found
+    finally:
+        gc.collect()  # unretrieved task exceptions are reported when the task is freed
+        loop.set_exception_handler(previous)
+
+
+@pytest.mark.asyncio
+async def test_closing_the_agent_abandons_unacked_calls_in_parallel_without_leaks() -> None:
+    peer = await raw_peer()
+    with unretrieved_task_errors() as leaked:
+        bob = Agent("sip:bob@127.0.0.1:0")
+        await bob.start()
+        port = bob.listening[0].port
+        calls = []
+        for _ in range(5):
+            invite, _ = peers.build_request("INVITE", "127.0.0.1", port, local_port=peer.port)
+            peer.send(invite, port)
+            call = await bob.next_call(timeout=5)
+            await call.answer()
+            calls.append(call)
+        # Nobody ACKs: §15 forbids a BYE before the ACK, so close() cannot hang these
+        # up; it waits once (not once per call) and abandons them.
+        await asyncio.wait_for(bob.close(timeout=0.5), 10)
+        assert all(call.is_ended and not call.acked.is_set() for call in calls)
+        for call in calls:
+            assert call.record.ended_by == "local"
+            assert any("abandoned" in error for error in call.record.errors)
+            assert call.dialog is not None
+    peer.close()
+    assert leaked == []
+    got = [m.method if isinstance(m, Request) else m.status for m in peer.drain()]
+    assert "BYE" not in got and 200 in got
+
+
+@pytest.mark.asyncio
+async def test_hangup_of_an_unacked_call_waits_for_the_ack_then_sends_bye() -> None:
+    peer = await raw_peer()
+    async with Agent("sip:bob@127.0.0.1:0") as bob:
+        port = bob.listening[0].port
+        invite, _ = peers.build_request("INVITE", "127.0.0.1", port, local_port=peer.port)
+        peer.send(invite, port)
+        call = await bob.next_call(timeout=5)
+        await call.answer()
+        ok = await peer.next_message()
+        assert isinstance(ok, Response) and ok.status == 200
+        hanging_up = asyncio.create_task(call.hangup())
+        await asyncio.sleep(0.2)
+        assert not hanging_up.done()  # §15: no BYE before the ACK
+        assert not [m for m in peer.drain() if isinstance(m, Request) and m.method == "BYE"]
+        peer.send(ack_for(invite, ok), port)
+        while True:
+            bye = await peer.next_message()
+            if isinstance(bye, Request) and bye.method == "BYE":
+                break
+        peer.send(bytes(make_response(bye, 200)), port)
+        await asyncio.wait_for(hanging_up, 5)
+        assert call.acked.is_set() and call.record.ended_by == "local"
+        assert call.record.errors == []
+    peer.close()
+
+
+@pytest.mark.asyncio
+async def test_ack_timeout_sends_bye_and_a_failing_bye_ends_the_call_quietly() -> None:
+    """§13.3.1.4: no ACK within 64*T1 -> BYE; the BYE gets no answer either (Timer F):
+    the call still ends, with both problems in its record, and nothing leaks."""
+    peer = await raw_peer()
+    timers = TimerConfig(t1=0.01, t2=0.04)
+    with unretrieved_task_errors() as leaked:
+        async with Agent("sip:bob@127.0.0.1:0", timers=timers) as bob:
+            port = bob.listening[0].port
+            invite, _ = peers.build_request("INVITE", "127.0.0.1", port, local_port=peer.port)
+            peer.send(invite, port)
+            call = await bob.next_call(timeout=5)
+            await call.answer()
+            await call.wait_ended(10)
+            assert "no ACK for the 2xx" in call.record.errors
+            assert any(error.startswith("BYE failed") for error in call.record.errors)
+    peer.close()
+    assert leaked == []
+    assert {m.method for m in peer.drain() if isinstance(m, Request)} == {"BYE"}
+
+
+@pytest.mark.asyncio
+async def test_invite_without_contact_gets_400_and_is_not_a_call() -> None:
+    peer = await raw_peer()
+    async with Agent("sip:bob@127.0.0.1:0") as bob:
+        port = bob.listening[0].port
+        invite, _ = peers.build_request("INVITE", "127.0.0.1", port, local_port=peer.port)
+        invite = b"".join(
+            line for line in invite.splitlines(keepends=True) if not line.startswith(b"Contact:")
+        )
+        peer.send(invite, port)
+        response = await peer.next_message()
+        assert isinstance(response, Response) and response.status == 400
+        assert "Contact" in (response.headers.first("Warning") or "")
+        assert bob.calls == [] and bob.endpoint.malformed_requests == 1
+    peer.close()
+
+
+# --- the `sipwright answer` command ---------------------------------------------------
+
+
+def _sipwright(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sipwright", *args],
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+
+def test_answer_bad_code_is_a_one_line_usage_error() -> None:
+    result = _sipwright("answer", "--code", "99", timeout=30)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "--code" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_answer_stops_cleanly_after_fuzzed_invites(
+    tmp_path: Path, sip_port: int, stop: signal.Signals
+) -> None:
+    """`sipwright fuzz -m INVITE` leaves answered calls that are never ACKed; a stop
+    then hangs up what it can at once (bounded) and exits 0 with no traceback."""
+    argv = [sys.executable, "-m", "sipwright", "answer", "-l", f"udp:127.0.0.1:{sip_port}"]
+    with peers.Peer("answer", argv, tmp_path / "answer.log") as callee:
+        callee.wait_for_log("^listening on", timeout=10)
+        fuzz = _sipwright(
+            "fuzz", f"sip:127.0.0.1:{sip_port}", "--seed", "3", "--count", "100",
+            "--method", "INVITE", timeout=60,
+        )  # fmt: skip
+        assert fuzz.returncode == 0, fuzz.stdout + fuzz.stderr
+        callee.wait_for_log("^call from", timeout=10)
+        callee.process.send_signal(stop)
+        code = callee.wait_exit(timeout=20)
+        log = callee.log_text()
+    assert code == 0, log
+    assert "Traceback" not in log and "never retrieved" not in log
+    assert "stopping: hanging up" in log
+    assert " 0 failed" in log

@@ -19,7 +19,7 @@ from sipwright.cli.common import (
     run_async,
     sip_uri,
 )
-from sipwright.cli.media_args import add_media_arguments, describe_media, media_options
+from sipwright.cli.media_args import add_media_arguments, describe_media, media_options, seconds
 from sipwright.media.call_stats import DetectedDigit
 from sipwright.net.transport_layer import TransportError
 from sipwright.ua import Agent, CallFailed, IncomingCall, RegistrationFailed
@@ -36,13 +36,29 @@ def listen_spec(text: str) -> tuple[str, str, int]:
     return transport, host.strip("[]"), int(port)
 
 
+def final_code(text: str) -> int:
+    """argparse type for --code: a final response status, 200-699."""
+    if not text.isdigit() or not 200 <= int(text) <= 699:
+        raise argparse.ArgumentTypeError(f"want a final status 200-699, not {text!r}")
+    return int(text)
+
+
+def count(text: str) -> int:
+    """argparse type for --max-calls: 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"want a count (0 or more), not {text!r}")
+    return int(text)
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "answer",
         help="answer incoming calls (or reject them with --code) until stopped",
         description="Wait for calls and answer them. With --ring S it sends 180 and "
         "waits S seconds first (callers may CANCEL meanwhile: 200 to the CANCEL, 487 "
-        "to the INVITE). Exit 0 when every call ended cleanly.",
+        "to the INVITE). SIGINT/SIGTERM hang up the calls in progress, all at once "
+        "and within a few seconds. Exit 0 when no call failed (calls cut short by "
+        "the stop are not failures), 1 otherwise, 2 for a bad command line.",
     )
     parser.add_argument(
         "--listen", "-l", type=listen_spec, action="append", default=[],
@@ -50,10 +66,10 @@ def add_parser(commands: Any) -> None:
         help="where to listen (repeatable; default udp:127.0.0.1:5060)",
     )  # fmt: skip
     parser.add_argument("--register", type=sip_uri, metavar="URI", help="register at URI first")
-    parser.add_argument("--ring", type=float, default=0.0, help="seconds of 180 before answering")
-    parser.add_argument("--code", type=int, default=200, help="final response (486: busy)")
-    parser.add_argument("--max-calls", type=int, default=0, help="stop after N calls")
-    parser.add_argument("--duration", type=float, default=0.0, help="hang up after S seconds")
+    parser.add_argument("--ring", type=seconds, default=0.0, help="seconds of 180 before answering")
+    parser.add_argument("--code", type=final_code, default=200, help="final response (486: busy)")
+    parser.add_argument("--max-calls", type=count, default=0, help="stop after N calls (0: never)")
+    parser.add_argument("--duration", type=seconds, default=0.0, help="hang up after S seconds")
     parser.add_argument(
         "--record", type=Path, metavar="FILE.wav",
         help="record the audio received (second call: FILE-2.wav, ...)",
@@ -64,8 +80,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 200 <= args.code <= 699:
-        raise SystemExit(f"sipwright answer: --code must be 200-699, not {args.code}")
     return run_async("sipwright answer", lambda closers: _answer(args, closers))
 
 
@@ -120,19 +134,32 @@ async def _answer(args: argparse.Namespace, closers: list[Callable[[], None]]) -
             task = asyncio.create_task(_handle(agent, next_call.result(), args, handled))
             tasks.add(task)
         if tasks:
-            # Calls still running when we are told to stop end now (the agent hangs
-            # them up on exit); they count as failed unless they had finished.
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            while not stopper.done() and not all(task.done() for task in tasks):
-                await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            for task in tasks:
-                task.cancel()  # no-op for finished calls
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            failed = sum(1 for ok in results if ok is not True)
+            failed = await _finish(tasks, stop)
+        # Leaving the agent hangs up the calls still up, all at once and for a
+        # bounded time (Agent.close), so a stop never waits for BYEs one by one.
     print(f"{handled} calls, {failed} failed", flush=True)
     return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+async def _finish(tasks: set[asyncio.Task[bool]], stop: asyncio.Event) -> int:
+    """Wait for the calls to end, or for SIGINT/SIGTERM; returns how many failed.
+
+    A stop interrupts the calls still running: they are hung up as the agent closes
+    and are not failures (being told to stop is how a callee's run normally ends)."""
+    stopper = asyncio.ensure_future(stop.wait())
+    while not stopper.done() and not all(task.done() for task in tasks):
+        await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    running = [task for task in tasks if not task.done()]
+    if running:
+        print(f"stopping: hanging up {len(running)} calls", flush=True)
+    for task in running:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):  # a bug in a call's handling: say so, once
+            print(f"a call failed: {type(result).__name__}: {result}", flush=True)
+    return sum(1 for result in results if result is False or isinstance(result, Exception))
 
 
 async def _handle(agent: Agent, call: IncomingCall, args: argparse.Namespace, index: int) -> bool:
@@ -183,7 +210,8 @@ async def _converse(
     digits = asyncio.create_task(_log_digits(call, shown))
     try:
         await asyncio.wait_for(call.ended.wait(), args.duration or None)
-        print(f"call from {call.from_uri}: ended by the caller", flush=True)
+        why = "by the caller" if call.record.ended_by == "remote" else "; ".join(call.record.errors)
+        print(f"call from {call.from_uri}: ended {why}".rstrip(), flush=True)
     except TimeoutError:
         with contextlib.suppress(CallFailed, TransportError, TimeoutError):
             await asyncio.wait_for(call.hangup(), args.timeout)

@@ -21,7 +21,7 @@ from sipwright.cli.common import (
     sip_uri,
     transport_of,
 )
-from sipwright.cli.media_args import add_media_arguments, describe_media, media_options
+from sipwright.cli.media_args import add_media_arguments, describe_media, media_options, seconds
 from sipwright.media.errors import MediaError
 from sipwright.net.transport_layer import TransportError
 from sipwright.ua import CallFailed, OutgoingCall
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("uri", type=sip_uri, help="whom to call, e.g. sip:bob@127.0.0.1:5070")
     parser.add_argument(
-        "--duration", "-d", type=float, default=None,
+        "--duration", "-d", type=seconds, default=None,
         help="seconds to talk (default 1, or with --play until it has been sent)",
     )  # fmt: skip
     parser.add_argument("--from", dest="from_user", metavar="USER", help="our user name")

@@ -21,7 +21,18 @@ from sipwright.media.wav import read_wav
 from sipwright.ua import MediaOptions
 from sipwright.ua.call_media import DEFAULT_SUITES, DTMF_MODES, SRTP_POLICIES
 
-__all__ = ["add_media_arguments", "describe_media", "media_options", "numbered"]
+__all__ = ["add_media_arguments", "describe_media", "media_options", "numbered", "seconds"]
+
+
+def seconds(text: str) -> float:
+    """argparse type: a duration in seconds, 0 or more (one line and exit 2 if not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"want seconds (0 or more), not {text!r}")
+    return value
 
 
 def _codecs(text: str) -> tuple[str, ...]:
@@ -70,7 +81,7 @@ def add_media_arguments(parser: argparse.ArgumentParser, *, caller: bool) -> Non
         group.add_argument("--dtmf", metavar="DIGITS", help="send these DTMF digits once answered")
         group.add_argument("--dtmf-mode", choices=DTMF_MODES, default="rfc4733")
         group.add_argument(
-            "--dtmf-delay", type=float, default=0.5, metavar="S",
+            "--dtmf-delay", type=seconds, default=0.5, metavar="S",
             help="seconds after the answer before sending --dtmf",
         )  # fmt: skip
     else:

@@ -5,17 +5,16 @@ address.  Symmetric RTP (RFC 4961): we send from the socket we receive on.  Latc
 ("comedia"): once the peer's first packet arrives we send to where it came from,
 whatever its SDP said, which is what gets media through NATs and SBCs.
 
-The sender paces 20 ms packets against absolute deadlines (start + n * ptime), so
-scheduling delays never accumulate into drift; RTCP goes out every ~5 s (randomised
-0.5-1.5x, §6.3.5) and with BYE when the session stops.
+This module receives (SRTP, RTP, DTMF detection, the recording of what arrives) and
+owns the sockets; sending is :class:`~sipwright.media.rtp_sender.RtpSender`'s and
+the RTCP reports are :class:`~sipwright.media.rtcp_reporter.RtcpReporter`'s, whose
+timer runs here (a report every ~5 s, and one with BYE when the session stops).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,24 +23,23 @@ from typing import cast
 
 import numpy as np
 
-from sipwright.media import rtcp
 from sipwright.media.call_stats import DetectedDigit, MediaStats
-from sipwright.media.dtmf import EventReceiver, ToneDetector, event_packets, tone
+from sipwright.media.dtmf import EventReceiver, ToneDetector
 from sipwright.media.errors import MediaError
 from sipwright.media.g711 import CODECS_BY_PT, G711Codec
 from sipwright.media.pcap_source import PcapStream
 from sipwright.media.quality import estimate
+from sipwright.media.rtcp_reporter import RtcpReporter
 from sipwright.media.rtp import RtpPacket, is_rtcp
+from sipwright.media.rtp_sender import RtpSender
 from sipwright.media.sources import AudioSource
 from sipwright.media.srtp import SrtpContext
-from sipwright.media.stats import ReceiverStats, SenderStats, ntp_from_unix, round_trip_time
+from sipwright.media.stats import ReceiverStats
 from sipwright.media.wav import WavWriter
 
 __all__ = ["MediaSession", "StreamParams"]
 
 Address = tuple[str, int]
-_RTCP_INTERVAL = 5.0
-_LATE = 0.005
 _MAX_GAP = 8000 * 5  # fill at most 5 s of missing audio with silence in recordings
 
 
@@ -93,23 +91,18 @@ class MediaSession:
         self.echo = echo
         self.latch = latch
         self.cname = cname.encode()
-        self.ssrc = random.getrandbits(32)
-        self._seq = random.getrandbits(16)
-        self._timestamp = random.getrandbits(32)
+        self._stats = MediaStats()
         self._rx = ReceiverStats()
-        self._tx = SenderStats()
+        self.sender = RtpSender(self, self.source, self._stats, self._record_sent)
+        self.reporter = RtcpReporter(self.sender.ssrc, self.cname, self._rx,
+                                     self.sender.counters, self._stats)  # fmt: skip
         self._events = EventReceiver()
         self._inband = ToneDetector() if detect_inband else None
         self._record_paths = (record_received, record_sent)
         self._writers: list[WavWriter | None] = [None, None]
         self._next_ts: int | None = None  # where the received recording continues
-        self._dtmf_packets: collections.deque[tuple[bool, bytes] | None] = collections.deque()
-        self._tones: collections.deque[np.ndarray] = collections.deque()
-        self._dtmf_idle = asyncio.Event()
-        self._dtmf_idle.set()
         self._digits: asyncio.Queue[DetectedDigit] = asyncio.Queue()
         self.on_digit: Callable[[DetectedDigit], None] | None = None
-        self.played = asyncio.Event()  # a finite source (WAV, pcap) has been sent
         self.params: StreamParams | None = None
         self._remote: Address | None = None
         self._remote_rtcp: Address | None = None
@@ -117,8 +110,6 @@ class MediaSession:
         self._rtp: _Socket | None = None
         self._rtcp: _Socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._stats = MediaStats()
-        self._rtt: float | None = None
         self.port = 0
         self.stopped = False
 
@@ -157,8 +148,7 @@ class MediaSession:
         self.update(params)
         loop = asyncio.get_running_loop()
         if not self.echo:
-            pump = self._play_pcap if isinstance(self.source, PcapStream) else self._play
-            self._tasks.append(loop.create_task(pump()))
+            self._tasks.append(loop.create_task(self.sender.run()))
         self._tasks.append(loop.create_task(self._report_loop()))
 
     def update(self, params: StreamParams) -> None:
@@ -183,14 +173,14 @@ class MediaSession:
         for task in self._tasks:
             task.cancel()
         if self.params is not None:
-            self._send_rtcp(bye=True)
+            self.send_report(bye=True)
         for sock in (self._rtp, self._rtcp):
             if sock is not None and sock.transport is not None:
                 sock.transport.close()
         for writer in self._writers:
             if writer is not None:
                 writer.close()
-        self._dtmf_idle.set()
+        self.sender.stop()
 
     async def stop(self) -> None:
         """:meth:`close`, and wait until the pumps have ended."""
@@ -200,119 +190,40 @@ class MediaSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # --- sending ---------------------------------------------------------------------
+    # --- sending (RtpLink for the sender) --------------------------------------------
 
-    def _send(self, payload_type: int, payload: bytes, marker: bool, timestamp: int) -> None:
+    def can_send(self) -> bool:
         params = self.params
-        if params is None or self._remote is None or not params.send or self._rtp is None:
+        return (
+            params is not None
+            and params.send
+            and self._remote is not None
+            and (self._rtp is not None and self._rtp.transport is not None)
+        )
+
+    def transmit(self, packet: bytes) -> None:
+        params = self.params
+        if params is None or self._remote is None or self._rtp is None:
             return
-        timestamp &= 0xFFFFFFFF
-        packet = RtpPacket(payload_type, self._seq, timestamp, self.ssrc, payload, marker)
-        self._seq = (self._seq + 1) & 0xFFFF
-        data = bytes(packet)
         if params.srtp is not None:
-            data = params.srtp.protect(data)
+            packet = params.srtp.protect(packet)
         if self._rtp.transport is not None:
-            self._rtp.transport.sendto(data, self._remote)
-        self._tx.sent(len(payload))
+            self._rtp.transport.sendto(packet, self._remote)
 
-    async def _pace(self, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        delay = deadline - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif -delay > _LATE:
-            self._stats.late_sends += 1
+    @property
+    def ssrc(self) -> int:
+        return self.sender.ssrc
 
-    async def _play(self) -> None:
-        params = self.params
-        assert params is not None and isinstance(self.source, AudioSource)
-        step = 8000 * params.ptime_ms // 1000
-        tick = params.ptime_ms / 1000
-        deadline = asyncio.get_running_loop().time()
-        event_ts: int | None = None
-        while True:
-            params = self.params
-            assert params is not None
-            if self._dtmf_packets:
-                item = self._dtmf_packets.popleft()
-                if item is None:  # the pause between two digits
-                    event_ts = None
-                    samples = np.zeros(step, dtype=np.int16)
-                    self._send(
-                        params.codec.payload_type,
-                        params.codec.encode(samples),
-                        False,
-                        self._timestamp,
-                    )
-                else:
-                    marker, payload = item
-                    if event_ts is None:
-                        event_ts = self._timestamp  # §2.5.1.2: all packets share the start
-                    self._send(params.dtmf_payload_type or 101, payload, marker, event_ts)
-                    samples = np.zeros(step, dtype=np.int16)
-            else:
-                event_ts = None
-                if self._tones:
-                    samples = self._tones.popleft()
-                else:
-                    samples = self.source.read(step)
-                    if self.source.finished:
-                        self.played.set()
-                self._send(
-                    params.codec.payload_type, params.codec.encode(samples), False, self._timestamp
-                )
-            if not self._dtmf_packets and not self._tones:
-                self._dtmf_idle.set()
-            self._write(1, samples)
-            self._timestamp = (self._timestamp + step) & 0xFFFFFFFF
-            deadline += tick
-            await self._pace(deadline)
-
-    async def _play_pcap(self) -> None:
-        """Replay captured payloads with their original spacing (SIPp play_pcap_audio)."""
-        assert isinstance(self.source, PcapStream)
-        start = asyncio.get_running_loop().time()
-        base = self._timestamp
-        for packet in self.source.packets:
-            await self._pace(start + packet.offset)
-            params = self.params
-            assert params is not None
-            payload, payload_type = packet.payload, packet.payload_type
-            recorded = CODECS_BY_PT.get(payload_type)
-            if recorded is not None:  # G.711 of the other law: transcode
-                payload = params.codec.transcode(payload, recorded)
-                payload_type = params.codec.payload_type
-                self._write(1, params.codec.decode(payload))
-            self._timestamp = (base + packet.timestamp_offset) & 0xFFFFFFFF
-            self._send(payload_type, payload, packet.marker, self._timestamp)
-        self.played.set()
+    @property
+    def played(self) -> asyncio.Event:
+        """Set once a finite source (WAV, pcap) has been sent."""
+        return self.sender.played
 
     async def send_dtmf(
         self, digits: str, *, mode: str = "rfc4733", duration_ms: int = 100, gap_ms: int = 100
     ) -> None:
         """Queue ``digits`` as RFC 4733 events or in-band tones; returns once sent."""
-        params = self.params
-        if params is None:
-            raise MediaError("the media session has not started")
-        ticks = max(1, gap_ms // params.ptime_ms)
-        step = 8000 * params.ptime_ms // 1000
-        for digit in digits:
-            if mode == "rfc4733":
-                if params.dtmf_payload_type is None:
-                    raise MediaError("the peer did not accept telephone-event (RFC 4733)")
-                packets = event_packets(digit, duration_ms=duration_ms, ptime_ms=params.ptime_ms)
-                self._dtmf_packets.extend([*packets, *([None] * ticks)])
-            elif mode == "inband":
-                signal = np.concatenate(
-                    (tone(digit, duration_ms), np.zeros(ticks * step, np.int16))
-                )
-                signal = np.concatenate((signal, np.zeros(-len(signal) % step, np.int16)))
-                self._tones.extend(signal.reshape(-1, step))
-            else:
-                raise MediaError(f"DTMF mode {mode!r} is not rfc4733 or inband")
-            self._dtmf_idle.clear()
-        await self._dtmf_idle.wait()
+        await self.sender.send_dtmf(digits, mode=mode, duration_ms=duration_ms, gap_ms=gap_ms)
 
     # --- receiving -------------------------------------------------------------------
 
@@ -352,7 +263,7 @@ class MediaSession:
         if codec is None:
             return
         if self.echo:
-            self._send(pt, packet.payload, packet.marker, ts)
+            self.sender.send(pt, packet.payload, packet.marker, ts)
         samples = codec.decode(packet.payload)
         self._record(ts, samples)
         if self._inband is not None:
@@ -373,8 +284,8 @@ class MediaSession:
         writer.write(samples)
         self._next_ts = (timestamp + len(samples)) & 0xFFFFFFFF
 
-    def _write(self, index: int, samples: np.ndarray) -> None:
-        writer = self._writers[index]
+    def _record_sent(self, samples: np.ndarray) -> None:
+        writer = self._writers[1]
         if writer is not None:
             writer.write(samples)
 
@@ -402,45 +313,15 @@ class MediaSession:
             if plain is None:
                 return
             data = plain
-        try:
-            packets = rtcp.parse_compound(data)
-        except MediaError:
-            self._stats.malformed += 1
-            return
-        self._stats.rtcp_received += 1
-        if self.latch:
+        if self.reporter.receive(data, time.time()) and self.latch:
             self._remote_rtcp = addr
-        wall = time.time()
-        for packet in packets:
-            if isinstance(packet, rtcp.SenderReport):
-                self._rx.sender_report(packet.ntp_timestamp, wall)
-            if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
-                for block in packet.reports:
-                    if block.ssrc == self.ssrc:
-                        rtt = round_trip_time(block, wall)
-                        self._rtt = rtt if rtt is not None else self._rtt
-                        self._stats.remote_loss = block.fraction_lost / 256
-                        self._stats.remote_jitter_ms = block.jitter / 8.0
 
-    def _send_rtcp(self, bye: bool = False) -> None:
+    def send_report(self, bye: bool = False) -> None:
+        """An RTCP compound packet now (SR or RR, SDES, and BYE when asked)."""
         params = self.params
         if params is None or self._remote_rtcp is None or self._rtcp is None:
             return
-        wall = time.time()
-        block = self._rx.report_block(wall)
-        blocks = (block,) if block is not None else ()
-        report: rtcp.RtcpPacket
-        if self._tx.packets:
-            report = rtcp.SenderReport(
-                self.ssrc, ntp_from_unix(wall), self._timestamp, self._tx.packets,
-                self._tx.octets, blocks,
-            )  # fmt: skip
-        else:
-            report = rtcp.ReceiverReport(self.ssrc, blocks)
-        packets: list[rtcp.RtcpPacket] = [report, rtcp.Sdes(((self.ssrc, ((1, self.cname),)),))]
-        if bye:
-            packets.append(rtcp.Bye((self.ssrc,)))
-        data = rtcp.build_compound(packets)
+        data = self.reporter.build(time.time(), self.sender.timestamp, bye=bye)
         if params.srtp is not None:
             data = params.srtp.protect_rtcp(data)
         if self._rtcp.transport is not None:
@@ -448,11 +329,9 @@ class MediaSession:
             self._stats.rtcp_sent += 1
 
     async def _report_loop(self) -> None:
-        interval = _RTCP_INTERVAL / 2  # §6.2: the first report comes sooner
         while True:
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
-            self._send_rtcp()
-            interval = _RTCP_INTERVAL
+            await asyncio.sleep(self.reporter.next_interval())
+            self.send_report()
 
     # --- figures ---------------------------------------------------------------------
 
@@ -463,13 +342,15 @@ class MediaSession:
         stats.remote_address = (
             "" if self._remote is None else f"{self._remote[0]}:{self._remote[1]}"
         )
-        stats.packets_sent, stats.bytes_sent = self._tx.packets, self._tx.octets
+        sent = self.sender.counters
+        stats.packets_sent, stats.bytes_sent = sent.packets, sent.octets
         stats.packets_received, stats.bytes_received = rx.packets, rx.octets
         stats.packets_expected, stats.packets_lost = rx.expected, max(0, rx.lost)
         stats.loss = rx.loss_fraction
         stats.jitter_ms = rx.jitter_seconds * 1000
         stats.max_jitter_ms = rx.max_jitter / 8.0
-        stats.rtt_ms = None if self._rtt is None else self._rtt * 1000
+        rtt = self.reporter.rtt
+        stats.rtt_ms = None if rtt is None else rtt * 1000
         if rx.packets:
             quality = estimate(stats.loss, stats.jitter_ms, stats.rtt_ms)
             stats.r_factor, stats.mos = quality.r, quality.mos

@@ -211,7 +211,11 @@ class TransportLayer:
         max_header_bytes: int = 65536,
         max_body_bytes: int = 1 << 20,
         connect_timeout: float = 5.0,
+        lazy: bool = False,
     ) -> None:
+        # lazy: validate only what routing needs (start line, Via, CSeq, Call-ID...),
+        # for the load engine's hot path; headers are checked when read.
+        self.lazy = lazy
         self._deliver_up = deliver
         self._reject_up = reject
         self.client_ssl = client_ssl
@@ -377,7 +381,7 @@ class TransportLayer:
 
     def _received(self, data: bytes, flow: Flow, *, stream: bool) -> None:
         try:
-            message = parse_message(data, stream=stream)
+            message = parse_message(data, stream=stream, lazy=self.lazy)
         except ParseError as error:
             self.stats.malformed += 1
             self._reject(data, error, flow)

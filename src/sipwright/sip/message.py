@@ -108,6 +108,9 @@ class Message:
     body: bytes = b""
     # Header problems found by a non-strict parse (empty when strict).
     problems: list[ParseError] = field(default_factory=list)
+    # The bytes it was parsed from, as received (b"" for a built message); kept so
+    # that whoever logs or pattern-matches the message need not serialise it again.
+    raw: bytes = b""
 
     def _start_line(self) -> str:
         raise NotImplementedError
@@ -317,6 +320,7 @@ def parse_message(
     message.headers = headers
     message.body = _frame_body(data, body_at, headers, stream)
     _check(message, strict=strict, lazy=lazy)
+    message.raw = data
     return message
 
 

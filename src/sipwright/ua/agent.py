@@ -14,34 +14,47 @@ queues MESSAGE requests for ``agent.messages()``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from types import TracebackType
 
 import dns.asyncresolver
 
-from sipwright.net.address import DEFAULT_PORTS, SECURE, Destination, Flow, is_ip, strip_brackets
+from sipwright.net.address import SECURE, Destination, Flow, strip_brackets
 from sipwright.net.endpoint import ClientTransactionHandle, MessageLog, SipEndpoint
-from sipwright.net.resolver import ResolutionError, enum_lookup, resolve
+from sipwright.net.resolver import ResolutionError, enum_lookup
 from sipwright.net.transport_layer import TransportError
-from sipwright.sip.builders import build_request, new_call_id, new_tag
+from sipwright.sip.builders import build_request, new_call_id
 from sipwright.sip.digest import DigestClient, parse_challenge
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response
 from sipwright.sip.transaction import TimerConfig
 from sipwright.sip.uri import SipURI, parse_uri
-from sipwright.ua.call import CallFailed, IncomingCall, OutgoingCall
+from sipwright.ua.addressing import Addressing
+from sipwright.ua.call import CallFailed
 from sipwright.ua.call_media import MediaOptions
+from sipwright.ua.incoming_call import IncomingCall
+from sipwright.ua.outgoing_call import OutgoingCall
 from sipwright.ua.registration import Registration
 
 __all__ = ["Agent", "CallFailed", "Credentials"]
 
 Credentials = tuple[str, str]  # (user, password)
-_CLIENT_TRANSPORTS = ("udp", "tcp", "tls")
 
 
-class Agent:
+async def _bounded(work: Sequence[Coroutine[object, object, object]], timeout: float) -> None:
+    """Run ``work`` concurrently for at most ``timeout`` s; cancel what is left and
+    collect every outcome, so no failure goes unretrieved."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in work]
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Agent(Addressing):
     """One SIP user agent: listens, registers, calls and answers."""
 
     def __init__(
@@ -120,83 +133,22 @@ class Agent:
         if not any(d.transport == "udp" for d in self.listening):
             self.listening.append(await self.endpoint.listen("udp", host, 0))
 
-    async def close(self) -> None:
-        """Unregister, end calls in progress, close sockets."""
-        for call in list(self.calls):
-            if not call.is_ended:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(call.hangup(), 2.0)
-        for registration in list(self.registrations):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(registration.unregister(), 2.0)
+    async def close(self, timeout: float = 2.0) -> None:
+        """End calls in progress and unregister, all at once and for at most
+        ``timeout`` seconds in all; then close the sockets.
+
+        A call that cannot be hung up in time (its peer does not answer the BYE, or
+        it still waits for the ACK of its 2xx, before which §15 forbids a BYE) is
+        abandoned: it ends here, with the reason in its record's errors."""
+        live = [call for call in self.calls if not call.is_ended]
+        await _bounded([call.hangup() for call in live], timeout)
+        for call in live:
+            call.abandon("abandoned: the agent closed before the call could be hung up")
+        await _bounded([r.unregister() for r in self.registrations], timeout)
         for call in self.calls:
             if call.call_media is not None:
                 call.call_media.close()  # also for calls whose hangup failed
         await self.endpoint.close()
-
-    # --- addressing --------------------------------------------------------------------
-
-    def transport_for(self, uri: SipURI) -> str:
-        wanted = uri.transport or (self.transport if uri.scheme != "sips" else "tls")
-        if uri.scheme == "sips" and wanted not in SECURE:
-            wanted = "tls"
-        return wanted
-
-    async def destinations(self, uri: SipURI) -> list[Destination]:
-        """Where to send a request for ``uri`` (RFC 3263, failover order)."""
-        transport = self.transport_for(uri)
-        host = strip_brackets(uri.maddr or uri.host)
-        if is_ip(host):
-            return [Destination(transport, host, uri.port or DEFAULT_PORTS[transport])]
-        # No transport in the URI: let RFC 3263 choose among those we speak, ours first.
-        preference = (self.transport, *(t for t in _CLIENT_TRANSPORTS if t != self.transport))
-        try:
-            targets = await resolve(uri, transports=preference, resolver=self.resolver)
-        except ResolutionError as error:
-            raise CallFailed(None, f"cannot resolve {uri}: {error}") from None
-        return [Destination(t.transport, t.address, t.port) for t in targets]
-
-    def next_hop(self, request_uri: SipURI, route: Sequence[str] = ()) -> SipURI:
-        """§8.1.2: the first Route (loose) or the Request-URI, else our outbound proxy."""
-        if route:
-            first = parse_uri(route[0].strip().lstrip("<").split(">")[0])
-            if isinstance(first, SipURI):
-                return first
-        if self.proxy is not None and isinstance(self.proxy, SipURI):
-            return self.proxy
-        return request_uri
-
-    def local_parts(self, destination: Destination) -> tuple[str, int, str]:
-        """Via host, Via port and Contact URI for a request toward ``destination``.
-
-        Our listener of that transport if we have one; otherwise (a TLS client with
-        no certificate of its own) the UDP listener's address: responses and, with
-        RFC 5923 aliases, new requests come back over the connection anyway.
-        """
-        transport = destination.transport
-        if self.endpoint.transports.local_for(transport, destination.host) is None:
-            transport = "udp"
-        host, port = self.endpoint.local_address(transport, destination.host)
-        user = self.contact_uri.user or "sipwright"
-        scheme = "sips" if destination.transport in SECURE else "sip"
-        param = "" if destination.transport == "udp" else f";transport={destination.transport}"
-        return host, port, f"<{scheme}:{user}@{host}:{port}{param}>"
-
-    def finish_via(self, request: Request, destination: Destination) -> None:
-        """RFC 5923 §6: on a connection we opened, ``alias`` in our Via lets the peer
-        send its requests back over it (the registered-UA-behind-TCP case)."""
-        if destination.reliable:
-            via = request.headers.first("Via")
-            if via is not None and ";alias" not in via:
-                request.headers.set("Via", via + ";alias")
-
-    def aor(self, domain: str | None = None) -> str:
-        user = self.contact_uri.user or "sipwright"
-        return f"sip:{user}@{domain or self.contact_uri.host}"
-
-    def from_header(self, domain: str | None = None) -> str:
-        display = f'"{self.display_name}" ' if self.display_name else ""
-        return f"{display}<{self.aor(domain)}>;tag={new_tag()}"
 
     # --- sending requests --------------------------------------------------------------
 
@@ -412,6 +364,11 @@ class Agent:
         handle = self.endpoint.accept(request, flow)
         if method == "INVITE":
             incoming = IncomingCall(self, handle, flow)
+            problem = incoming.dialog_problem()
+            if problem is not None:  # malformed for a dialog: 400, counted, not a call
+                self.endpoint.malformed_requests += 1
+                incoming.refuse(problem)
+                return
             self.calls.append(incoming)
             self._pending_invites[(request.call_id, request.from_tag or "")] = incoming
             self._incoming.put_nowait(incoming)

@@ -51,6 +51,7 @@ class ScenarioCall(CallActions):
         *,
         rng: random.Random,
         log: Callable[[str], None] = lambda text: None,
+        latency: Callable[[str, float], None] | None = None,
     ) -> None:
         self.program = program
         self.commands: tuple[Command, ...] = program.scenario.commands
@@ -73,6 +74,10 @@ class ScenarioCall(CallActions):
         # -trace_err entries, in SIPp's words; the driver takes them after each step.
         self.error_events: list[str] = []
         self.started_at = 0.0
+        self.latency = latency  # rtd values also go there (load statistics)
+        self.aborted = False  # stopped from outside while running
+        self.ringing_at: float | None = None  # first 180/183 to the INVITE (PDD)
+        self.answered_at: float | None = None  # first 2xx to the INVITE (setup time)
         self.ended_at: float | None = None
         self._received_at: dict[int, bytes] = {}  # recv index -> raw message
         self._sent_after: dict[int, bytes] = {}  # recv index -> first message sent after
@@ -472,6 +477,8 @@ class ScenarioCall(CallActions):
             started = self._rtd_started.get(command.rtd)
             if started is not None:
                 self.stats.rtd(command.rtd, (now - started) * 1000)
+                if self.latency is not None:
+                    self.latency(command.rtd, (now - started) * 1000)
                 if not command.repeat_rtd:
                     self._rtd_started.pop(command.rtd, None)
         if command.counter is not None:

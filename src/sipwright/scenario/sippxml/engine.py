@@ -17,8 +17,10 @@ import os
 import random
 import signal
 import ssl
+from collections.abc import Callable
 from datetime import datetime
 
+from sipwright.load.metrics import RunMetrics
 from sipwright.load.scheduler import CallScheduler
 from sipwright.net.address import Destination, Flow
 from sipwright.net.transport_layer import TransportError, TransportLayer
@@ -28,7 +30,7 @@ from sipwright.report.sipp_files import (
     TraceStatWriter,
     write_stats_json,
 )
-from sipwright.report.sipp_stats import FailReason, Snapshot
+from sipwright.report.sipp_stats import Event, FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
 from sipwright.scenario.sippxml.engine_control import EngineControl
@@ -45,6 +47,9 @@ __all__ = ["EngineSettings", "SharedTransport", "SippEngine"]
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
 _AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
 _UNCOUNTED = frozenset({"fatal", "stop_now"})
+# Stops asked for from outside (SIGINT/SIGTERM, q/Q): the calls still running are
+# aborted, not failed.
+_INTERRUPTS = frozenset({"signal", "quit"})
 
 
 class SharedTransport:
@@ -55,7 +60,7 @@ class SharedTransport:
 
     def __init__(self, client_ssl: ssl.SSLContext | None = None) -> None:
         self.engine: SippEngine | None = None
-        self.layer = TransportLayer(self._deliver, self._reject, client_ssl=client_ssl)
+        self.layer = TransportLayer(self._deliver, self._reject, client_ssl=client_ssl, lazy=True)
         self.where: Destination | None = None
 
     def _deliver(self, message: Request | Response, flow: Flow) -> None:
@@ -100,7 +105,17 @@ class SippEngine(EngineControl):
         self._heap: list[tuple[float, int, ScenarioCall]] = []
         self._seq = itertools.count()
         self._numbers = itertools.count(1)
-        self._wake = asyncio.Event()
+        first = next((c for c in self.scenario.commands if isinstance(c, Recv)), None)
+        self._first_request = first.request if first is not None else None
+        self._handle: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._deadline: float | None = None
+        self._next_dump = self._next_sample = 0.0
+        # Load statistics (RunMetrics) and whoever watches them every sample_period.
+        self.metrics: RunMetrics | None = None
+        self.metrics_start: float | None = None  # a shared start for workers' metrics
+        self.sample_period = 0.25
+        self.on_sample: Callable[[SippEngine, float, bool], None] | None = None
         self._stop: str | None = None
         self.processed = 0
         self.failed = 0
@@ -179,29 +194,20 @@ class SippEngine(EngineControl):
             if self._early_pause:
                 self.scheduler.pause(now)
         await self._open_twin()
-        deadline = now + settings.global_timeout if settings.global_timeout else None
-        next_dump = now + settings.stat_period
+        self._deadline = now + settings.global_timeout if settings.global_timeout else None
+        self._next_dump = now + settings.stat_period
+        self._next_sample = now
+        self.metrics = RunMetrics(self.metrics_start if self.metrics_start is not None else now)
+        self._done = loop.create_future()
         try:
-            while self._stop is None:
-                now = loop.time()
-                if deadline is not None and now >= deadline:
-                    self._stop = "timeout"
-                    break
-                self._start_calls(now)
-                self._fire_timers(now)
-                if self._finished():
-                    break
-                if now >= next_dump and self._stat_writer is not None:
-                    self._stat_writer.write(self.stats, datetime.now(), now)
-                    self.stats.reset_period(datetime.now(), now)
-                    next_dump = now + settings.stat_period
-                wake = [t for t in (self._next_timer(), deadline, next_dump) if t is not None]
-                timeout = max(0.0, min(wake) - loop.time()) if wake else None
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._tick()
+            await self._done
         finally:
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
             self._abort_remaining(loop.time())
+            self._sample(loop.time(), final=True)
             if self._stat_writer is not None:
                 self._stat_writer.write(self.stats, datetime.now(), loop.time())
                 self._stat_writer.close()
@@ -220,13 +226,74 @@ class SippEngine(EngineControl):
                 await self.shared.close()
         return self._exit_code()
 
+    # --- the timer: one loop.call_at at the earliest deadline ---------------------------
+
+    def _tick(self) -> None:
+        """Start what is due, fire call timers, dump and sample statistics, and re-arm.
+        Messages are handled as they arrive (``_on_message``), not here."""
+        self._handle = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        if self._stop is None and self._deadline is not None and now >= self._deadline:
+            self._stop = "timeout"
+        if self._stop is None:
+            self._start_calls(now)
+            self._fire_timers(now)
+            if now >= self._next_dump and self._stat_writer is not None:
+                self._stat_writer.write(self.stats, datetime.now(), now)
+                self.stats.reset_period(datetime.now(), now)
+                self._next_dump = now + self.settings.stat_period
+            if now >= self._next_sample:
+                self._sample(now)
+        if self._stop is not None or self._finished():
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+            return
+        self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        candidates = [self._next_sample]
+        timer = self._next_timer()
+        if timer is not None:
+            candidates.append(timer)
+        if self._deadline is not None:
+            candidates.append(self._deadline)
+        if self._stat_writer is not None:
+            candidates.append(self._next_dump)
+        self._arm_at(max(now, min(candidates)))
+
+    def _arm_at(self, when: float) -> None:
+        handle = self._handle
+        if handle is not None:
+            if handle.when() <= when:
+                return
+            handle.cancel()
+        assert self._loop is not None
+        self._handle = self._loop.call_at(when, self._tick)
+
+    def _poke(self) -> None:
+        """Run the timer now (a stop, a rate change, the end of the run)."""
+        if self._loop is not None:
+            self._arm_at(self._loop.time())
+
+    def _sample(self, now: float, *, final: bool = False) -> None:
+        """Once every sample period: concurrency into the metrics, then the observer
+        (live display, worker pipe)."""
+        self._next_sample = now + self.sample_period
+        if self.metrics is None:
+            return
+        self.metrics.concurrent(now, len(self.calls))
+        if self.on_sample is not None:
+            self.on_sample(self, now, final)
+
     def request_stop(self, why: str = "stop") -> None:
         if why == "stop_gracefully":
             # SIPp's graceful stop: no new calls; the running ones play to their end.
             self._draining = True
         else:
             self._stop = why
-        self._wake.set()
+        self._poke()
 
     def _finished(self) -> bool:
         if self._draining:
@@ -261,10 +328,18 @@ class SippEngine(EngineControl):
             call_id=call_id,
             base_cseq=self.settings.base_cseq,
         )
-        call = ScenarioCall(self.program, context, self.stats, rng=self.rng)
+        call = ScenarioCall(
+            self.program, context, self.stats, rng=self.rng, latency=self._rtd_latency
+        )
         self.calls[call_id] = call
         self.stats.call_created(outgoing=self.client)
+        if self.metrics is not None:
+            self.metrics.call_started(now)
         return call
+
+    def _rtd_latency(self, name: str, ms: float) -> None:
+        if self.metrics is not None:
+            self.metrics.latency(f"rtd:{name}", ms, self._now())
 
     def _call_id(self, number: int) -> str:
         text = self.settings.call_id_format
@@ -314,6 +389,9 @@ class SippEngine(EngineControl):
         deadline = call.next_timer()
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._seq), call))
+            handle = self._handle
+            if handle is None or deadline < handle.when():
+                self._arm_at(deadline)
 
     def _settle(self, call: ScenarioCall, now: float) -> None:
         self.calls.pop(call.call_id, None)
@@ -321,12 +399,26 @@ class SippEngine(EngineControl):
         self._dead.add(call.call_id)
         if call.stop_requested in _UNCOUNTED or self._stop in _UNCOUNTED:
             return  # SIPp stops at once on these and counts the call nowhere
+        if call.aborted:
+            # Stopped by a signal or the keyboard while it ran: neither success nor
+            # failure, but counted (started = succeeded + failed + aborted).
+            if self.metrics is not None:
+                self.metrics.call_aborted(now)
+            return
         self.processed += 1
         length = ((call.ended_at or now) - call.started_at) * 1000
+        metrics = self.metrics
         if call.state is CallState.SUCCEEDED:
             self.stats.call_succeeded(length)
+            if metrics is not None:
+                setup = call.answered_at
+                setup_ms = (setup - call.started_at) * 1000 if setup is not None else None
+                metrics.call_succeeded(now, setup_ms, length)
         else:
             self.failed += 1
+            if metrics is not None:
+                why = call.failure or FailReason.UNEXPECTED_MESSAGE
+                metrics.call_failed(now, why.value, length)
             if self.twin is not None and not call.aborted_by_twin:
                 # SIPp tells the twin to abort its side of the call ("3pcc_abort").
                 self.twin.send(ABORT_TEMPLATE.format(call_id=call.call_id))
@@ -336,6 +428,10 @@ class SippEngine(EngineControl):
                 self.first_error = f"call {call.call_id}: {reason}: {call.error or ''}".rstrip(": ")
         if self.scheduler is not None:
             self.scheduler.call_ended()
+            if self.scheduler.settings.users is not None or self.scheduler.settings.max_concurrent:
+                self._poke()  # a slot is free: a new call may start now
+        if self._finished():
+            self._poke()
 
     def _next_timer(self) -> float | None:
         while self._heap:
@@ -358,13 +454,19 @@ class SippEngine(EngineControl):
             deadline, _, call = heapq.heappop(self._heap)
             if call.finished or call.next_timer() != deadline:
                 continue
+            events = self.stats.cumulative.events
+            before = events[Event.RETRANSMISSIONS]
             call.handle_timer(now)
+            if self.metrics is not None and events[Event.RETRANSMISSIONS] != before:
+                self.metrics.retransmission(now)
             self._after(call, now)
 
     def _abort_remaining(self, now: float) -> None:
+        interrupted = self._stop in _INTERRUPTS
         for call in list(self.calls.values()):
             call.state = CallState.FAILED
             call.failure = call.failure or FailReason.TIMEOUT_ON_RECV
+            call.aborted = interrupted
             self._settle(call, now)
 
     # --- network -----------------------------------------------------------------------
@@ -395,7 +497,7 @@ class SippEngine(EngineControl):
             call.state, call.failure = CallState.FAILED, FailReason.TCP_CONNECT
             call.error = str(error)
             self._settle(call, self._loop.time() if self._loop else 0.0)
-            self._wake.set()
+            self._poke()
             return
         self._flows.setdefault(call.call_id, flow)
         self._log("sent", flow, data)
@@ -415,12 +517,20 @@ class SippEngine(EngineControl):
         if loop is None:
             return
         now = loop.time()
-        raw = bytes(message)
-        self._log("received", flow, raw)
+        raw = message.raw or bytes(message)
+        if self._message_log is not None:
+            self._log("received", flow, raw)
         try:
             call_id = message.call_id
         except ParseError:
             return
+        metrics = self.metrics
+        response = message if isinstance(message, Response) else None
+        if metrics is not None:
+            if response is not None:
+                metrics.response(now, response.status)
+            elif isinstance(message, Request):
+                metrics.request(now, message.method)
         call = self.calls.get(call_id)
         if call is None:
             if call_id in self._dead:
@@ -432,20 +542,41 @@ class SippEngine(EngineControl):
                 call.started_at = now
                 call.receive(message, raw, now)
                 self._after(call, now)
-                self._wake.set()
                 return
             self._out_of_call(message, flow)
             return
+        if response is not None and call.answered_at is None:
+            self._setup_times(call, response, now)
         self._flows.setdefault(call_id, flow)
+        events = self.stats.cumulative.events
+        before = events[Event.RETRANSMISSIONS]
         call.receive(message, raw, now)
+        if metrics is not None and events[Event.RETRANSMISSIONS] != before:
+            metrics.retransmission(now)
         self._after(call, now)
-        self._wake.set()
+
+    def _setup_times(self, call: ScenarioCall, response: Response, now: float) -> None:
+        """PDD (first 180/183) and setup time (first 2xx) of a call's INVITE."""
+        status = response.status
+        if status < 180 or status >= 300:
+            return
+        try:
+            if response.cseq.method != "INVITE":
+                return
+        except ParseError:
+            return
+        if status < 200:
+            if call.ringing_at is None:
+                call.ringing_at = now
+                if self.metrics is not None:
+                    self.metrics.latency("pdd", (now - call.started_at) * 1000, now)
+        else:
+            call.answered_at = now
 
     def _starts_call(self, message: Request | Response) -> bool:
         if self.client or not isinstance(message, Request):
             return False
-        first = next((c for c in self.scenario.commands if isinstance(c, Recv)), None)
-        return first is not None and first.request == message.method
+        return self._first_request is not None and self._first_request == message.method
 
     def _out_of_call(self, message: Request | Response, flow: Flow) -> None:
         self.stats.out_of_call_message()
@@ -504,7 +635,7 @@ class SippEngine(EngineControl):
                 self._after(call, now)
             else:
                 self.stats.out_of_call_message()
-            self._wake.set()
+            self._poke()
             return
         if is_abort(text):
             call.aborted_by_twin = True
@@ -514,4 +645,4 @@ class SippEngine(EngineControl):
         else:
             call.receive_command(text, now)
             self._after(call, now)
-        self._wake.set()
+        self._poke()

@@ -36,7 +36,6 @@ class EngineControl:
     client: bool
     last_error: str | None
     _loop: asyncio.AbstractEventLoop | None
-    _wake: asyncio.Event
     _heap: list[tuple[float, int, ScenarioCall]]
     _draining: bool
     _early_rate: float | None
@@ -44,6 +43,9 @@ class EngineControl:
 
     @property
     def _where(self) -> Destination | None:
+        raise NotImplementedError
+
+    def _poke(self) -> None:
         raise NotImplementedError
 
     # --- -trace_screen -----------------------------------------------------------------
@@ -98,7 +100,7 @@ class EngineControl:
             self._early_rate = rate
             return
         self.scheduler.set_rate(rate, self._now())
-        self._wake.set()
+        self._poke()
 
     def pause(self) -> None:
         if self.scheduler is None:
@@ -111,7 +113,7 @@ class EngineControl:
             self._early_pause = False
             return
         self.scheduler.resume(self._now())
-        self._wake.set()
+        self._poke()
 
     def screen_text(self, number: int) -> str:
         """SIPp's screen ``number`` (1 scenario, 2 statistics, 3 repartition) now."""
