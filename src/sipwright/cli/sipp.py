@@ -11,9 +11,18 @@ import asyncio
 import os
 import ssl
 import sys
+import time
 from pathlib import Path
 
+from sipwright.cli.sipp_load import (
+    LoadObserver,
+    LoadOptions,
+    WorkerPipe,
+    load_options,
+    run_info,
+)
 from sipwright.cli.sipp_options import SippOptions, SippUsageError, parse_sipp_args
+from sipwright.cli.sipp_workers import run_workers
 from sipwright.load.scheduler import RateSettings
 from sipwright.scenario.sippxml import load_builtin, parse_scenario
 from sipwright.scenario.sippxml.call_context import RenderError
@@ -43,13 +52,18 @@ _USAGE = 1  # SIPp exits 1 on a bad command line
 def main(argv: list[str]) -> int:
     try:
         options = parse_sipp_args(argv)
+        load = load_options(options)
         inf = options.get("inf")
         paths = [str(p) for p in inf] if isinstance(inf, list) else []
         injection = InjectionRegistry.load(paths) if paths else None
         phases: list[tuple[Program, EngineSettings]] = []
         scenarios = _scenarios(options)
+        if load.workers > 1 and load.worker is None:
+            _check_workers(scenarios)
         for number, scenario in enumerate(scenarios, 1):
-            settings = _engine_settings(options, scenario, last=number == len(scenarios))
+            settings = _engine_settings(
+                options, scenario, last=number == len(scenarios), worker=load.worker
+            )
             program = Program.build(
                 scenario,
                 _run_settings(options, settings.transport),
@@ -68,7 +82,13 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"sipwright sipp: warning: -{name} is not supported yet\n")
     control = RunControl()
     try:
-        return asyncio.run(_run_chain(phases, injection, control, options))
+        if load.workers > 1 and load.worker is None:
+            program, settings = phases[-1]
+            name = program.scenario.name or program.scenario.file
+            return asyncio.run(run_workers(argv, load, settings, name))
+        return asyncio.run(
+            _run_chain(phases, injection, control=control, options=options, load=load, argv=argv)
+        )
     except (OSError, RenderError, TwinError, ControlError) as error:
         sys.stderr.write(f"sipwright sipp: {error}\n")
         return EXIT_FATAL
@@ -79,21 +99,46 @@ def main(argv: list[str]) -> int:
 async def _run_chain(
     phases: list[tuple[Program, EngineSettings]],
     injection: InjectionRegistry | None,
+    *,
     control: RunControl,
     options: SippOptions,
+    load: LoadOptions,
+    argv: list[str],
 ) -> int:
     """Run the scenarios one after the other over one transport layer; a phase that
-    does not end with 0 ends the chain with its exit code."""
+    does not end with 0 ends the chain with its exit code.  The last phase is the
+    load: live display, Prometheus and reports (or, in a worker, the pipe)."""
     shared = SharedTransport(phases[0][1].client_ssl if phases else None)
-    await control.open_socket(options.text("i") or "127.0.0.1", options.integer("cp"))
-    if not options.flag("nostdin"):
-        control.attach_keyboard()
+    pipe = WorkerPipe(load.worker_fd) if load.worker_fd is not None else None
+    observer = LoadObserver(load, argv) if pipe is None else None
+    if load.worker is None:
+        await control.open_socket(options.text("i") or "127.0.0.1", options.integer("cp"))
+        if not options.flag("nostdin"):
+            control.attach_keyboard()
     try:
         code = 0
-        for program, settings in phases:
+        for number, (program, settings) in enumerate(phases, 1):
             engine = SippEngine(program, settings, injection=injection, shared=shared)
             control.engine = engine
+            if number == len(phases):
+                engine.metrics_start = load.worker_start
+                if pipe is not None:
+                    engine.on_sample = pipe.on_sample
+                elif observer is not None:
+                    rate = settings.rate
+                    observer.start(target_rate=rate.rate / rate.period, total_calls=rate.max_calls)
+                    engine.on_sample = observer.on_sample
+            started = time.monotonic()
             code = await engine.run()
+            if number == len(phases) and observer is not None:
+                info = run_info(
+                    engine,
+                    workers=1,
+                    interrupted=engine.interrupted,
+                    duration_s=time.monotonic() - started,
+                )
+                for line in observer.finish(engine.metrics, info):
+                    print(line, flush=True)
             name = program.scenario.name
             print(
                 f"{name}: {engine.processed} calls, {engine.processed - engine.failed} "
@@ -107,6 +152,8 @@ async def _run_chain(
         return code
     finally:
         control.close()
+        if pipe is not None:
+            pipe.close()
         await shared.close()
 
 
@@ -125,8 +172,27 @@ def _builtin(options: SippOptions) -> Scenario:
         raise SippUsageError(f"-sn {name}: {error.message}") from None
 
 
+def _check_workers(scenarios: list[Scenario]) -> None:
+    if len(scenarios) > 1:
+        raise SippUsageError("--workers runs one scenario (not a chain of -sf files)")
+    if scenarios[0].threepcc != "none":
+        raise SippUsageError("--workers cannot run a 3PCC scenario")
+
+
+def _share(total: int | None, worker: tuple[int, int] | None) -> int | None:
+    """Worker k's part of ``total`` (k < total % n get one more)."""
+    if total is None or worker is None:
+        return total
+    index, count = worker
+    return total // count + (1 if index < total % count else 0)
+
+
 def _engine_settings(
-    options: SippOptions, scenario: Scenario, *, last: bool = True
+    options: SippOptions,
+    scenario: Scenario,
+    *,
+    last: bool = True,
+    worker: tuple[int, int] | None = None,
 ) -> EngineSettings:
     """Settings of one scenario; in a chain, the ones before the last run one call
     (a registration, say) and only the last takes -m, -r, -trace_stat ..."""
@@ -138,33 +204,37 @@ def _engine_settings(
         raise SippUsageError("-t c1/cn (SCTP) is not supported")
     client_ssl, server_ssl = _tls(options, transport, scenario)
     twin = _twin(options, scenario)
-    stat_file = message_file = None
+    count = worker[1] if worker else 1
+    stat_file = None
     if options.flag("trace_stat") and last:
         stat_file = Path(options.text("stf") or f"{_file_stem(scenario)}_{os.getpid()}_.csv")
-    if options.flag("trace_msg"):
-        message_file = Path(options.text("message_file") or f"{scenario.name}_messages.log")
-    # SIPp's default names: <scenario>_<pid>_errors.log / _screen.log.
+    # SIPp's default names: <scenario>_<pid>_messages.log / _errors.log / _screen.log;
+    # a worker adds .w<k> to a name given on the command line.
     stem = f"{_file_stem(scenario)}_{os.getpid()}"
-    error_file = screen_file = None
+    message_file = error_file = screen_file = None
+    if options.flag("trace_msg"):
+        message_file = _per_worker(options.text("message_file"), worker)
+        message_file = message_file or Path(f"{stem}_messages.log")
     if options.flag("trace_err"):
-        error_file = Path(options.text("error_file") or f"{stem}_errors.log")
+        error_file = _per_worker(options.text("error_file"), worker)
+        error_file = error_file or Path(f"{stem}_errors.log")
     if options.flag("trace_screen") and last:
         screen_file = Path(options.text("screen_file") or f"{stem}_screen.log")
     return EngineSettings(
         transport=transport,
         local_ip=options.text("i") or "127.0.0.1",
-        local_port=options.integer("p") or (0 if scenario.is_uac else 5060),
+        local_port=_local_port(options.integer("p"), scenario, worker),
         remote=(remote[0], remote[1] or 5060) if remote is not None else None,
         rate=RateSettings(
-            rate=options.number("r") or 10.0,
+            rate=(options.number("r") or 10.0) / count,
             period=options.number("rp") or 1.0,
-            max_calls=options.integer("m") if last else 1,
-            max_concurrent=options.integer("l"),
-            rate_increase=options.number("rate_increase") or 0.0,
+            max_calls=_share(options.integer("m"), worker) if last else 1,
+            max_concurrent=-(-limit // count) if (limit := options.integer("l")) else None,
+            rate_increase=(options.number("rate_increase") or 0.0) / count,
             # SIPp: -rate_interval defaults to the value of -fd.
             rate_interval=options.number("rate_interval") or options.number("fd") or 60.0,
-            rate_max=options.number("rate_max"),
-            users=options.integer("users"),
+            rate_max=(rate_max / count) if (rate_max := options.number("rate_max")) else None,
+            users=_share(options.integer("users"), worker),
         ),
         rate_quit=not options.flag("no_rate_quit"),
         service=options.text("s") or "service",
@@ -183,10 +253,28 @@ def _engine_settings(
         client_ssl=client_ssl,
         server_ssl=server_ssl,
         twin=twin,
+        worker_index=worker[0] if worker else 0,
+        worker_count=count,
         error_file=error_file,
         screen_file=screen_file,
         stats_json=Path(json_path) if (json_path := options.text("-stats-json")) and last else None,
     )
+
+
+def _per_worker(name: str | None, worker: tuple[int, int] | None) -> Path | None:
+    if name is None:
+        return None
+    path = Path(name)
+    return path.with_name(f"{path.stem}.w{worker[0]}{path.suffix}") if worker else path
+
+
+def _local_port(port: int | None, scenario: Scenario, worker: tuple[int, int] | None) -> int:
+    """-p; a client's workers take -p, -p+1, ... (a server's share one port)."""
+    if port is None:
+        return 0 if scenario.is_uac else 5060
+    if worker is not None and scenario.is_uac:
+        return port + worker[0]
+    return port
 
 
 def _file_stem(scenario: Scenario) -> str:

@@ -76,6 +76,11 @@ OPTIONS: dict[str, Kind] = {
     "tls_ca": "str", "tls_insecure": "flag",
     # sipwright: the -trace_stat numbers as JSON (--stats-json FILE).
     "-stats-json": "str",
+    # sipwright's load engine: worker processes, live display, reports, Prometheus.
+    "-workers": "int", "-report-json": "str", "-report-html": "str",
+    "-prometheus-port": "int", "-live": "flag", "-no-live": "flag",
+    # internal: how the coordinator starts a worker (index/count, shared start, pipe fd)
+    "-worker": "str", "-worker-start": "float", "-worker-fd": "int",
 }  # fmt: skip
 
 # SIPp's -t values (u1 one UDP socket, un one per call, ui one per IP, t1/tn TCP,

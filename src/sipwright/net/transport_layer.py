@@ -234,14 +234,23 @@ class TransportLayer:
     # --- listening -----------------------------------------------------------------------
 
     async def listen(
-        self, transport: str, host: str, port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        transport: str,
+        host: str,
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> Destination:
-        """Listen on ``transport`` at ``host:port`` (0: any free port); returns where."""
+        """Listen on ``transport`` at ``host:port`` (0: any free port); returns where.
+
+        ``reuse_port``: SO_REUSEPORT, so that several worker processes share the port
+        (the kernel spreads datagrams and connections over them by address hash)."""
         loop = asyncio.get_running_loop()
         host = strip_brackets(host)
         if transport == "udp":
             _, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpSocket(self), local_addr=(host, port)
+                lambda: UdpSocket(self), local_addr=(host, port), reuse_port=reuse_port or None
             )
             self._udp.append(protocol)
             where = Destination("udp", host, protocol.local[1])
@@ -260,6 +269,7 @@ class TransportLayer:
                 port,
                 ssl=ssl_context if transport == "tls" else None,
                 reuse_address=True,
+                reuse_port=reuse_port or None,
             )
             self._servers.append((transport, server))
             where = Destination(transport, host, server.sockets[0].getsockname()[1])

@@ -36,7 +36,7 @@ from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
 from sipwright.scenario.sippxml.engine_control import EngineControl
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.injection import InjectionRegistry
-from sipwright.scenario.sippxml.model import Recv, RecvCmd
+from sipwright.scenario.sippxml.model import Recv, RecvCmd, Send
 from sipwright.scenario.sippxml.program import Program
 from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink, command_call_id, is_abort
 from sipwright.sip.errors import ParseError
@@ -72,10 +72,18 @@ class SharedTransport:
             self.engine._on_malformed(data, error, flow)
 
     async def listen(
-        self, transport: str, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+        self,
+        transport: str,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> Destination:
         if self.where is None:
-            self.where = await self.layer.listen(transport, host, port, ssl_context=ssl_context)
+            self.where = await self.layer.listen(
+                transport, host, port, ssl_context=ssl_context, reuse_port=reuse_port
+            )
         return self.where
 
     async def close(self) -> None:
@@ -104,7 +112,8 @@ class SippEngine(EngineControl):
         self._dead: set[str] = set()
         self._heap: list[tuple[float, int, ScenarioCall]] = []
         self._seq = itertools.count()
-        self._numbers = itertools.count(1)
+        # Workers number their calls k+1, k+1+N, ...: together 1, 2, 3 ... as one run.
+        self._numbers = itertools.count(settings.worker_index + 1, settings.worker_count)
         first = next((c for c in self.scenario.commands if isinstance(c, Recv)), None)
         self._first_request = first.request if first is not None else None
         self._handle: asyncio.TimerHandle | None = None
@@ -151,7 +160,11 @@ class SippEngine(EngineControl):
         where = None
         if listens:
             where = await self.shared.listen(
-                settings.transport, settings.local_ip, settings.local_port, settings.server_ssl
+                settings.transport,
+                settings.local_ip,
+                settings.local_port,
+                settings.server_ssl,
+                reuse_port=settings.worker_count > 1,
             )
         local_port = where.port if where is not None else settings.local_port
         remote_ip, remote_port = settings.remote or ("127.0.0.1", 5060)
@@ -277,6 +290,23 @@ class SippEngine(EngineControl):
         if self._loop is not None:
             self._arm_at(self._loop.time())
 
+    def _copy_steps(self, metrics: RunMetrics) -> None:
+        """Per-step counters, taken from SIPp's statistics (counted once, there):
+        [sent, received, retransmissions, timeouts, unexpected]."""
+        commands = self.scenario.commands
+        for index, step in self.stats.steps.items():
+            command = commands[index] if index < len(commands) else None
+            if not isinstance(command, Send | Recv):
+                continue
+            sent = step.messages if isinstance(command, Send) else 0
+            metrics.steps[index] = [
+                sent,
+                step.messages - sent,
+                step.retransmissions,
+                step.timeouts,
+                step.unexpected,
+            ]
+
     def _sample(self, now: float, *, final: bool = False) -> None:
         """Once every sample period: concurrency into the metrics, then the observer
         (live display, worker pipe)."""
@@ -284,8 +314,14 @@ class SippEngine(EngineControl):
         if self.metrics is None:
             return
         self.metrics.concurrent(now, len(self.calls))
+        self._copy_steps(self.metrics)
         if self.on_sample is not None:
             self.on_sample(self, now, final)
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped from outside (a signal, q/Q) rather than by itself."""
+        return self._stop in _INTERRUPTS
 
     def request_stop(self, why: str = "stop") -> None:
         if why == "stop_gracefully":

@@ -1,0 +1,206 @@
+"""``sipwright sipp --workers N``: the run spread over N processes.
+
+Each worker is ``sipwright sipp`` with the same command line and its share of the
+load (``--worker k/N``: rate/N, its part of -m, -l and -users; calls numbered k+1,
+k+1+N, ...; a UAS shares the listening port through SO_REUSEPORT, a UAC has its own
+port).  Workers send their metrics through a pipe every sample and their SIPp
+statistics at the end; this coordinator merges them for the live display,
+Prometheus, the reports, ``-trace_stat`` and the exit code.  SIGINT/SIGTERM are
+passed on: every worker stops, aborts what runs and reports before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sipwright.cli.sipp_load import LoadObserver, LoadOptions
+from sipwright.load.metrics import RunMetrics
+from sipwright.report.sipp_files import TraceStatWriter, write_stats_json
+from sipwright.report.sipp_stats import Snapshot
+from sipwright.scenario.sippxml.engine import EXIT_FATAL, EXIT_INTERNAL, EXIT_NO_CALLS
+from sipwright.scenario.sippxml.engine_settings import EngineSettings
+
+__all__ = ["run_workers", "worker_argv"]
+
+# Options the coordinator keeps for itself (name -> number of values).
+_COORDINATOR_ONLY = {
+    "--workers": 1, "--report-json": 1, "--report-html": 1, "--prometheus-port": 1,
+    "--live": 0, "--no-live": 0, "-trace_stat": 0, "-stf": 1, "--stats-json": 1,
+    "-trace_screen": 0, "-screen_file": 1, "-cp": 1,
+}  # fmt: skip
+_GRACE = 15.0  # s a worker may take to stop and report after SIGTERM
+
+
+def worker_argv(argv: list[str]) -> list[str]:
+    """The command line of a worker: ours without what only the coordinator does."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        skip = _COORDINATOR_ONLY.get(argv[i])
+        if skip is None:
+            out.append(argv[i])
+            i += 1
+        else:
+            i += 1 + skip
+    return [*out, "-nostdin"]
+
+
+class _Worker:
+    def __init__(self, index: int, process: asyncio.subprocess.Process) -> None:
+        self.index = index
+        self.process = process
+        self.metrics: RunMetrics | None = None
+        self.snapshot: Snapshot | None = None
+
+
+async def run_workers(
+    argv: list[str],
+    load: LoadOptions,
+    settings: EngineSettings,
+    scenario_name: str,
+) -> int:
+    """Start ``load.workers`` workers, watch them, merge; SIPp's exit code."""
+    loop = asyncio.get_running_loop()
+    start = time.monotonic()
+    started_wall = datetime.now()
+    observer = LoadObserver(load, argv)
+    observer.start(target_rate=settings.rate.rate / settings.rate.period,
+                   total_calls=settings.rate.max_calls)  # fmt: skip
+    workers: list[_Worker] = []
+    readers: list[asyncio.Task[None]] = []
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.send_signal(signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, interrupt)
+    try:
+        for index in range(load.workers):
+            read_fd, write_fd = os.pipe()
+            args = [*worker_argv(argv), "--worker", f"{index}/{load.workers}"]
+            args += ["--worker-start", repr(start), "--worker-fd", str(write_fd)]
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sipwright", "sipp", *args,
+                pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            os.close(write_fd)
+            worker = _Worker(index, process)
+            workers.append(worker)
+            readers.append(asyncio.ensure_future(_read(worker, read_fd)))
+        watch = asyncio.ensure_future(_watch(workers, observer, settings))
+        codes = [await worker.process.wait() for worker in workers]
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        await asyncio.wait_for(asyncio.gather(*readers), _GRACE)
+    finally:
+        for worker in workers:
+            if worker.process.returncode is None:
+                worker.process.kill()
+                await worker.process.wait()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    metrics = _merged_metrics(workers, start)
+    snapshots = [w.snapshot for w in workers if w.snapshot is not None]
+    code = _exit_code(codes)
+    now = time.monotonic()
+    if snapshots:
+        total = Snapshot.merged(snapshots)
+        _write_sipp_files(total, settings)
+        calls = total.cumulative
+        processed = calls.successful_calls + calls.failed_calls
+        print(
+            f"{scenario_name}: {processed} calls, {calls.successful_calls} successful, "
+            f"{calls.failed_calls} failed (exit {code}, {load.workers} workers)",
+            flush=True,
+        )
+    info: dict[str, Any] = {
+        "scenario": scenario_name,
+        "transport": settings.transport,
+        "target": f"{settings.remote[0]}:{settings.remote[1]}" if settings.remote else None,
+        "duration_s": now - start,
+        "workers": load.workers,
+        "target_rate": settings.rate.rate / settings.rate.period,
+        "max_calls": settings.rate.max_calls,
+        "interrupted": interrupted,
+    }
+    observer.started = started_wall
+    for line in observer.finish(metrics, info):
+        print(line, flush=True)
+    return code
+
+
+async def _read(worker: _Worker, fd: int) -> None:
+    """Take the worker's JSON lines as they come (the last metrics win)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 26)
+    pipe = os.fdopen(fd, "rb")
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    try:
+        while line := await reader.readline():
+            try:
+                message = json.loads(line)
+                worker.metrics = RunMetrics.from_dict(message["metrics"])
+                if "snapshot" in message:
+                    worker.snapshot = Snapshot.from_dict(message["snapshot"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a killed worker
+    finally:
+        transport.close()
+
+
+async def _watch(workers: list[_Worker], observer: LoadObserver, settings: EngineSettings) -> None:
+    rate = settings.rate.rate / settings.rate.period
+    while True:
+        await asyncio.sleep(0.25)
+        merged = _merged_metrics(workers, None)
+        if merged is not None:
+            observer.update(merged, time.monotonic(), target_rate=rate)
+
+
+def _merged_metrics(workers: list[_Worker], start: float | None) -> RunMetrics | None:
+    parts = [w.metrics for w in workers if w.metrics is not None]
+    if not parts:
+        return RunMetrics(start) if start is not None else None
+    return RunMetrics.merged(parts)
+
+
+def _exit_code(codes: list[int]) -> int:
+    """SIPp's meaning over all workers: fatal, then internal stop, then any failure;
+    99 only when no worker processed a call."""
+    if any(code in (EXIT_FATAL, -signal.SIGKILL) or code < 0 for code in codes):
+        return EXIT_FATAL
+    if EXIT_INTERNAL in codes:
+        return EXIT_INTERNAL
+    if 1 in codes:
+        return 1
+    if all(code == EXIT_NO_CALLS for code in codes):
+        return EXIT_NO_CALLS
+    return 0
+
+
+def _write_sipp_files(total: Snapshot, settings: EngineSettings) -> None:
+    now_wall, now = datetime.now(), time.monotonic()
+    if settings.stat_file is not None:
+        writer = TraceStatWriter.for_snapshot(settings.stat_file, total)
+        writer.write(total, now_wall, now)
+        writer.close()
+    if settings.stats_json is not None:
+        write_stats_json(Path(settings.stats_json), total, now_wall, now)
