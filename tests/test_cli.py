@@ -82,8 +82,22 @@ def test_options_timeout_exit_1() -> None:
     assert_one_line_error(result, 1, "no response")
 
 
+def test_demo_is_a_load_run_with_reports(tmp_path: Path) -> None:
+    html, report = tmp_path / "demo.html", tmp_path / "demo.json"
+    result = sipwright(
+        "demo", "--rate", "50", "--duration", "1", "--hold", "0.2", "--no-live",
+        "--report-html", str(html), "--report-json", str(report),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "UAC: 50 calls, 50 successful, 0 failed; the UAS took 50 calls" in result.stdout
+    assert f"HTML report: {html.resolve()}" in result.stdout
+    totals = json.loads(report.read_text())["totals"]
+    assert totals["calls_succeeded"] == 50
+    assert html.read_text().count("<svg") >= 4
+
+
 def test_demo_runs_calls_through_the_core() -> None:
-    result = sipwright("demo", "--calls", "20", "--rate", "100", "--loss", "0.2")
+    result = sipwright("demo", "--simulated", "--calls", "20", "--rate", "100", "--loss", "0.2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "20 placed, 20 succeeded, 0 failed" in result.stdout
     assert "INVITE sip:service@127.0.0.1:5060 SIP/2.0" in result.stdout

@@ -1,6 +1,7 @@
-"""``sipwright demo``: calls between an in-process caller and callee.
+"""``sipwright demo``: a load run on loopback (:mod:`sipwright.cli.demo_load`), or
+with ``--simulated`` calls between an in-process caller and callee.
 
-For now the demo runs over the sans-I/O core on a simulated network and clock: no
+The simulated demo runs over the sans-I/O core on a simulated network and clock: no
 sockets, nothing to install.  Every message is serialised to bytes, parsed back and
 matched to real transactions and dialogs, so loss (``--loss``) shows the
 retransmission machinery of RFC 3261 §17 at work.
@@ -11,8 +12,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
+from sipwright.cli.demo_load import run_load_demo
 from sipwright.sim import Callee, Caller, SimNetwork
 from sipwright.sim.network import Address
 
@@ -26,16 +29,45 @@ _NAMES = {CALLER: "caller", CALLEE: "callee"}
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "demo",
-        help="run calls between an in-process caller and callee (no server needed)",
-        description=__doc__,
+        help="a load run against a sipwright UAS on loopback, with the live display "
+        "and an HTML report (no server needed)",
+        description="By default: a sipwright UAS and a load run against it on 127.0.0.1 "
+        "(live display, HTML report).  With --simulated: calls through the SIP core on a "
+        "simulated network and clock, showing the message flow (--loss shows "
+        "retransmissions).",
     )
-    parser.add_argument("--calls", type=_positive_int, default=100, help="number of calls")
-    parser.add_argument("--rate", type=_positive_float, default=50.0, help="calls per second")
-    parser.add_argument("--loss", type=_fraction, default=0.0, help="datagram loss, 0-0.9")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the loss pattern")
-    parser.add_argument("--hold", type=float, default=1.0, help="seconds each call lasts")
-    parser.add_argument("--quiet", action="store_true", help="no message flow, summary only")
-    parser.set_defaults(run=run)
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        help="calls per second (default 300; 50 simulated)",
+    )
+    parser.add_argument(
+        "--duration", type=_positive_float, default=5.0, help="seconds of load (default 5)"
+    )
+    parser.add_argument(
+        "--hold", type=_non_negative, default=1.0, help="seconds each call lasts (default 1)"
+    )
+    parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    parser.add_argument(
+        "--report-html",
+        type=Path,
+        default=None,
+        help="where to write the HTML report (default: a temporary file)",
+    )
+    parser.add_argument("--report-json", type=Path, default=None, help="also a JSON report")
+    parser.add_argument("--no-live", action="store_true", help="no live display")
+    simulated = parser.add_argument_group("simulated network (--simulated)")
+    simulated.add_argument(
+        "--simulated",
+        action="store_true",
+        help="the in-memory caller/callee on a simulated network",
+    )
+    simulated.add_argument("--calls", type=_positive_int, default=100, help="number of calls")
+    simulated.add_argument("--loss", type=_fraction, default=0.0, help="datagram loss, 0-0.9")
+    simulated.add_argument("--seed", type=int, default=1, help="seed of the loss pattern")
+    simulated.add_argument("--quiet", action="store_true", help="no message flow, summary only")
+    parser.set_defaults(run=run)  # fmt: skip
 
 
 def _positive_int(text: str) -> int:
@@ -52,6 +84,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 0.9:
@@ -60,6 +99,12 @@ def _fraction(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.simulated:
+        if args.rate is None:
+            args.rate = 300.0
+        return run_load_demo(args)
+    if args.rate is None:
+        args.rate = 50.0
     network = SimNetwork(loss=args.loss, seed=args.seed)
     callee = Callee(network, CALLEE, ring=0.5)
     caller = Caller(network, CALLER, CALLEE, hold=args.hold)
