@@ -253,6 +253,7 @@ def _engine_settings(
         client_ssl=client_ssl,
         server_ssl=server_ssl,
         twin=twin,
+        send_to=_host_port(options.text("rsa"), "-rsa"),
         worker_index=worker[0] if worker else 0,
         worker_count=count,
         error_file=error_file,
@@ -284,6 +285,22 @@ def _file_stem(scenario: Scenario) -> str:
     if name.startswith("<builtin:"):
         return name.removeprefix("<builtin:").rstrip(">")
     return Path(name).stem
+
+
+def _host_port(text: str | None, option: str) -> tuple[str, int] | None:
+    """host[:port] (port 5060 by default; [v6]:port)."""
+    if text is None:
+        return None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else "5060"
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon:
+            host, port = text, "5060"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SippUsageError(f"{option} {text}: expected host[:port]")
+    return host, int(port)
 
 
 def _twin(options: SippOptions, scenario: Scenario) -> tuple[str, int] | None:

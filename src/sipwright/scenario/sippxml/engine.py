@@ -513,8 +513,9 @@ class SippEngine(EngineControl):
             if flow is not None and flow.is_open:
                 self.transports.send_on(flow, data)
             else:
-                assert self.settings.remote is not None
-                host, port = self.settings.remote
+                target = self.settings.send_to or self.settings.remote
+                assert target is not None
+                host, port = target
                 destination = Destination(self.settings.transport, host, port)
                 # Connecting is asynchronous; keep the task referenced until it ends.
                 task = asyncio.ensure_future(self._send_to(call, destination, data))

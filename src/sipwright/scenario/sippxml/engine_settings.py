@@ -39,5 +39,6 @@ class EngineSettings:
     twin: tuple[str, int] | None = None  # -3pcc host:port
     error_file: Path | None = None  # -trace_err
     screen_file: Path | None = None  # -trace_screen
+    send_to: tuple[str, int] | None = None  # -rsa: where messages go (default: remote)
     worker_index: int = 0  # --workers: this process's share (0..count-1)
     worker_count: int = 1
