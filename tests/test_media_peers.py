@@ -232,3 +232,53 @@ def test_bad_media_input_is_one_line_and_exit_2(
     assert "Traceback" not in text and len(text.splitlines()) == 1, text
     for word in words:
         assert word in text, text
+
+
+# --- sipwright sipp plays g711a.pcap as SIPp does ----------------------------------------
+
+
+@pytest.mark.peers
+def test_sipwright_sipp_uac_pcap_plays_the_capture_like_sipp(tmp_path: Path, sip_port: int) -> None:
+    """``sipwright sipp -sn uac_pcap``: play_pcap_audio sends g711a.pcap to the
+    answer's SDP address, then the RFC 2833 digit; no pcap/ folder is needed here
+    (SIPp's installed captures are found by name)."""
+    peers.require("sipp")
+    pcap = SIPP_PCAPS / "g711a.pcap"
+    if not pcap.exists():
+        pytest.skip("sip-tester not installed (make test installs it)")
+    wav = tmp_path / "got.wav"
+    with answer(tmp_path, sip_port, "--record", str(wav), "-v") as callee:
+        result = subprocess.run(
+            [sys.executable, "-m", "sipwright", "sipp", "-sn", "uac_pcap",
+             f"{peers.HOST}:{sip_port}", "-i", peers.HOST, "-m", "1", "--no-live",
+             "-timeout", "30s", "-timeout_error"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 calls, 1 successful, 0 failed" in result.stdout
+        assert callee.wait_exit(timeout=10) == 0, callee.log_tail()
+        log = callee.log_text()
+    assert "DTMF 1 (rfc4733)" in log  # dtmf_2833_1.pcap
+    stream = read_pcap_rtp(pcap)
+    expected = np.concatenate([ALAW.decode(p.payload) for p in stream.packets])
+    got = read_wav(wav)
+    assert len(got) == len(expected) == 236 * 240
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.peers
+def test_sipp_scenario_with_a_missing_capture_fails_at_load(tmp_path: Path) -> None:
+    scenario = tmp_path / "play.xml"
+    scenario.write_text(
+        '<?xml version="1.0"?>\n<scenario name="p">\n'
+        "  <send><![CDATA[\nOPTIONS sip:x@[remote_ip] SIP/2.0\nContent-Length: 0\n]]></send>\n"
+        '  <nop><action><exec play_pcap_audio="nowhere/none.pcap"/></action></nop>\n'
+        "</scenario>\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "sipwright", "sipp", "-sf", str(scenario), "127.0.0.1:9"],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 255
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{scenario}:7:" in result.stderr and "none.pcap" in result.stderr

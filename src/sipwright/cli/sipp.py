@@ -44,7 +44,7 @@ __all__ = ["main"]
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
     "infindex", "trace_rtt", "trace_logs",
-    "rtp_echo", "master", "slave", "bg",
+    "master", "slave", "bg",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
 
@@ -254,6 +254,7 @@ def _engine_settings(
         server_ssl=server_ssl,
         twin=twin,
         send_to=_host_port(options.text("rsa"), "-rsa"),
+        rtp_echo=options.flag("rtp_echo"),
         worker_index=worker[0] if worker else 0,
         worker_count=count,
         error_file=error_file,

@@ -71,6 +71,9 @@ class ScenarioCall(CallActions):
         self.outbox: list[bytes] = []
         self.cmd_outbox: list[str] = []  # 3PCC commands for the twin (<sendCmd>)
         self.aborted_by_twin = False
+        # RTP work for the driver: ("play", pcap path) or ("echo", "on"/"off").
+        self.media_requests: list[tuple[str, str]] = []
+        self.remote_media: tuple[str, int] | None = None  # audio address of the peer's SDP
         # -trace_err entries, in SIPp's words; the driver takes them after each step.
         self.error_events: list[str] = []
         self.started_at = 0.0

@@ -21,6 +21,9 @@ from sipwright.scenario.sippxml.model_actions import (
     IntCmd,
     Jump,
     Log,
+    PlayPcap,
+    RtpEcho,
+    RtpEchoStream,
     StrCmp,
     Test,
     ToDouble,
@@ -52,6 +55,7 @@ class CallActions:
     _soft_failure: tuple[FailReason, str] | None
     _in_recv: bool
     _command_text: str | None
+    media_requests: list[tuple[str, str]]
 
     def _fail(self, reason: FailReason, error: str, now: float | None) -> None:
         raise NotImplementedError
@@ -120,6 +124,16 @@ class CallActions:
                 self.stop_requested = "fatal"
                 self._fail(FailReason.UNEXPECTED_MESSAGE, action.message, now)
                 return False
+        elif isinstance(action, PlayPcap):
+            self.media_requests.append(("play", action.path))
+        elif isinstance(action, RtpEcho):
+            value = action.value
+            if action.variable is not None:
+                value = number(variables.get(action.variable))
+            self.media_requests.append(("echo", "on" if value else "off"))
+        elif isinstance(action, RtpEchoStream):
+            if action.kind in ("startaudio", "stopaudio"):
+                self.media_requests.append(("echo", "on" if action.kind == "startaudio" else "off"))
         elif isinstance(action, IntCmd):
             if action.command == "stop_call":
                 # SIPp counts a call stopped this way as rejected.

@@ -37,7 +37,8 @@ from sipwright.scenario.sippxml.engine_control import EngineControl
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.injection import InjectionRegistry
 from sipwright.scenario.sippxml.model import Recv, RecvCmd, Send
-from sipwright.scenario.sippxml.program import Program
+from sipwright.scenario.sippxml.program import Program, find_capture
+from sipwright.scenario.sippxml.scenario_media import ScenarioMedia, remote_audio
 from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink, command_call_id, is_abort
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response, make_response
@@ -140,6 +141,7 @@ class SippEngine(EngineControl):
         self.last_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.twin: TwinLink | None = None
+        self.media: ScenarioMedia | None = None
         self._early_rate: float | None = None
         self._early_pause = False
         self._draining = False  # stop_gracefully / twin gone: no new calls, let calls end
@@ -207,6 +209,13 @@ class SippEngine(EngineControl):
             if self._early_pause:
                 self.scheduler.pause(now)
         await self._open_twin()
+        if self.scenario.has_media or settings.rtp_echo:
+            self.media = ScenarioMedia(
+                settings.media_ip or settings.local_ip,
+                settings.media_port if settings.rtp_echo or self.scenario.has_media else None,
+            )
+            if settings.rtp_echo:
+                await self.media.start()
         self._deadline = now + settings.global_timeout if settings.global_timeout else None
         self._next_dump = now + settings.stat_period
         self._next_sample = now
@@ -228,6 +237,8 @@ class SippEngine(EngineControl):
                 write_stats_json(settings.stats_json, self.stats, datetime.now(), loop.time())
             if self.twin is not None:
                 await self.twin.close()
+            if self.media is not None:
+                await self.media.close()
             if self._message_log is not None:
                 self._message_log.close()
             if self._error_log is not None:
@@ -373,6 +384,24 @@ class SippEngine(EngineControl):
             self.metrics.call_started(now)
         return call
 
+    def _media_work(self, call: ScenarioCall) -> None:
+        media = self.media
+        for kind, value in call.media_requests:
+            if media is None:
+                break
+            if kind == "echo":
+                task = asyncio.ensure_future(media.set_echo(value == "on"))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+            elif call.remote_media is None:
+                call.error_events.append(
+                    f"Call-Id: {call.call_id}: play_pcap_audio {value}: no SDP received "
+                    "that says where to send the audio"
+                )
+            else:
+                media.play(str(find_capture(value)), call.remote_media)
+        call.media_requests.clear()
+
     def _rtd_latency(self, name: str, ms: float) -> None:
         if self.metrics is not None:
             self.metrics.latency(f"rtd:{name}", ms, self._now())
@@ -411,6 +440,8 @@ class SippEngine(EngineControl):
                 if self._error_log is not None:
                     self._error_log.write(text, datetime.now())
             call.error_events.clear()
+        if call.media_requests:
+            self._media_work(call)
         if call.cmd_outbox:
             for text in call.cmd_outbox:
                 if self.twin is None or not self.twin.send(text):
@@ -577,6 +608,8 @@ class SippEngine(EngineControl):
                 self._flows[call_id] = flow
                 call = self._new_call(call_id, next(self._numbers), now)
                 call.started_at = now
+                if self.media is not None and b"m=audio" in raw:
+                    call.remote_media = remote_audio(raw)
                 call.receive(message, raw, now)
                 self._after(call, now)
                 return
@@ -584,6 +617,8 @@ class SippEngine(EngineControl):
             return
         if response is not None and call.answered_at is None:
             self._setup_times(call, response, now)
+        if self.media is not None and b"m=audio" in raw:
+            call.remote_media = remote_audio(raw) or call.remote_media
         self._flows.setdefault(call_id, flow)
         events = self.stats.cumulative.events
         before = events[Event.RETRANSMISSIONS]

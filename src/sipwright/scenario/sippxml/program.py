@@ -8,7 +8,10 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sipwright.media.errors import MediaError
+from sipwright.media.pcap_source import read_pcap_rtp
 from sipwright.scenario.sippxml.distributions import (
     Distribution,
     Exponential,
@@ -31,6 +34,9 @@ from sipwright.scenario.sippxml.model_actions import (
     IntCmd,
     Jump,
     Log,
+    PlayPcap,
+    RtpEcho,
+    RtpEchoStream,
     StrCmp,
     Test,
     ToDouble,
@@ -39,7 +45,23 @@ from sipwright.scenario.sippxml.model_actions import (
 __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
 
 # Actions this interpreter runs today; others are refused when the scenario loads.
-SUPPORTED_ACTIONS = (Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd, ToDouble)
+SUPPORTED_ACTIONS = (
+    Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd, ToDouble,
+    PlayPcap, RtpEcho, RtpEchoStream,
+)  # fmt: skip
+# Where Debian's sip-tester puts SIPp's own captures (pcap/g711a.pcap ...): used when
+# a scenario's relative capture path does not exist from the working directory.
+SIPP_PCAP_DIR = Path("/usr/share/sip-tester")
+
+
+def find_capture(path: str) -> Path:
+    """A play_pcap_audio file: as written (relative to the working directory, as
+    SIPp reads it), else SIPp's installed copy of the same name."""
+    given = Path(path)
+    if given.exists() or given.is_absolute():
+        return given
+    installed = SIPP_PCAP_DIR / given.name
+    return installed if installed.exists() else given
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,8 @@ class Program:
                     raise ScenarioError(
                         action.file, action.line, f"action {name} not supported yet"
                     )
+                if isinstance(action, PlayPcap):
+                    _check_capture(action)
             if isinstance(command, Send):
                 program.templates[index] = compile_template(
                     command.message, filename=command.file, line=command.text_line, options=options
@@ -145,3 +169,15 @@ def _poisson(mean: float, rng: random.Random) -> float:
         count += 1
         product *= rng.random()
     return float(count)
+
+
+def _check_capture(action: PlayPcap) -> None:
+    """Only audio captures are played; a missing or unreadable file fails at load."""
+    if action.media != "audio":
+        raise ScenarioError(
+            action.file, action.line, f"play_pcap_{action.media} is not supported (audio only)"
+        )
+    try:
+        read_pcap_rtp(find_capture(action.path))
+    except MediaError as error:
+        raise ScenarioError(action.file, action.line, f"play_pcap_audio: {error}") from None
