@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sipwright.cli.sipp_load import LoadObserver, LoadOptions, run_info
 from sipwright.load.scheduler import RateSettings
+from sipwright.net.loop import run as run_loop
 from sipwright.scenario.sippxml import load_builtin
 from sipwright.scenario.sippxml.engine import EngineSettings, SharedTransport, SippEngine
 from sipwright.scenario.sippxml.program import Program, RunSettings
@@ -25,7 +26,7 @@ __all__ = ["run_load_demo"]
 
 
 def run_load_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(_demo(args))
+    return run_loop(_demo(args))
 
 
 def _report_path(given: Path | None) -> Path:

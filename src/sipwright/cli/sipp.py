@@ -7,7 +7,6 @@ XML (built-in with ``-sn``, files with ``-sf``).  Bad options give one line and 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import ssl
 import sys
@@ -24,6 +23,7 @@ from sipwright.cli.sipp_load import (
 from sipwright.cli.sipp_options import SippOptions, SippUsageError, parse_sipp_args
 from sipwright.cli.sipp_workers import run_workers
 from sipwright.load.scheduler import RateSettings
+from sipwright.net.loop import run as run_loop
 from sipwright.scenario.sippxml import load_builtin, parse_scenario
 from sipwright.scenario.sippxml.call_context import RenderError
 from sipwright.scenario.sippxml.control import ControlError, RunControl
@@ -85,8 +85,8 @@ def main(argv: list[str]) -> int:
         if load.workers > 1 and load.worker is None:
             program, settings = phases[-1]
             name = program.scenario.name or program.scenario.file
-            return asyncio.run(run_workers(argv, load, settings, name))
-        return asyncio.run(
+            return run_loop(run_workers(argv, load, settings, name))
+        return run_loop(
             _run_chain(phases, injection, control=control, options=options, load=load, argv=argv)
         )
     except (OSError, RenderError, TwinError, ControlError) as error:

@@ -151,8 +151,8 @@ class StreamConnection(asyncio.Protocol):
         return self._transport is not None and not self._transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's stream transports do not subclass asyncio.Transport.
+        self._transport = cast(asyncio.Transport, transport)
         sockname = transport.get_extra_info("sockname")
         peername = transport.get_extra_info("peername")
         self.local = (sockname[0], sockname[1])

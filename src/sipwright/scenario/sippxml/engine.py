@@ -118,6 +118,7 @@ class SippEngine(EngineControl):
         first = next((c for c in self.scenario.commands if isinstance(c, Recv)), None)
         self._first_request = first.request if first is not None else None
         self._handle: asyncio.TimerHandle | None = None
+        self._handle_when = 0.0
         self._done: asyncio.Future[None] | None = None
         self._deadline: float | None = None
         self._next_dump = self._next_sample = 0.0
@@ -290,11 +291,13 @@ class SippEngine(EngineControl):
     def _arm_at(self, when: float) -> None:
         handle = self._handle
         if handle is not None:
-            if handle.when() <= when:
+            if self._handle_when <= when:
                 return
             handle.cancel()
         assert self._loop is not None
+        # (uvloop's timer handles have no when(): the time is kept here.)
         self._handle = self._loop.call_at(when, self._tick)
+        self._handle_when = when
 
     def _poke(self) -> None:
         """Run the timer now (a stop, a rate change, the end of the run)."""
@@ -456,8 +459,7 @@ class SippEngine(EngineControl):
         deadline = call.next_timer()
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._seq), call))
-            handle = self._handle
-            if handle is None or deadline < handle.when():
+            if self._handle is None or deadline < self._handle_when:
                 self._arm_at(deadline)
 
     def _settle(self, call: ScenarioCall, now: float) -> None:
