@@ -13,19 +13,6 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sipwright import __version__
-from sipwright.cli import (
-    answer,
-    call,
-    demo,
-    flood,
-    fuzz,
-    message,
-    pcap,
-    ping,
-    register,
-    traceroute,
-    usrloc,
-)
 
 __all__ = ["main"]
 
@@ -49,6 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sipwright {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # Imported here, not at the top: `sipwright sipp` (and each of its worker
+    # processes) starts without loading the other commands' modules.
+    from sipwright.cli import (  # noqa: PLC0415
+        answer,
+        call,
+        demo,
+        flood,
+        fuzz,
+        message,
+        pcap,
+        ping,
+        register,
+        traceroute,
+        usrloc,
+    )
+
     demo.add_parser(commands)
     ping.add_parser(commands)
     register.add_parser(commands)

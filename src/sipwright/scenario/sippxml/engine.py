@@ -110,6 +110,7 @@ class SippEngine(EngineControl):
         self.transports = self.shared.layer
         self.calls: dict[str, ScenarioCall] = {}
         self._flows: dict[str, Flow] = {}
+        self._remote_flow: Flow | None = None  # where calls without a flow yet are sent
         self._dead: set[str] = set()
         self._heap: list[tuple[float, int, ScenarioCall]] = []
         self._seq = itertools.count()
@@ -542,6 +543,11 @@ class SippEngine(EngineControl):
 
     def _send(self, call: ScenarioCall, data: bytes) -> None:
         flow = self._flows.get(call.call_id)
+        if flow is None and self._remote_flow is not None and self._remote_flow.is_open:
+            # Every call goes to the same place: the socket or connection found for the
+            # first one serves them all, without a task per call (the pool would hand
+            # out the same one anyway).
+            flow = self._flows[call.call_id] = self._remote_flow
         try:
             if flow is not None and flow.is_open:
                 self.transports.send_on(flow, data)
@@ -570,6 +576,8 @@ class SippEngine(EngineControl):
             self._poke()
             return
         self._flows.setdefault(call.call_id, flow)
+        if self._remote_flow is None or not self._remote_flow.is_open:
+            self._remote_flow = flow
         self._log("sent", flow, data)
 
     def _log(self, direction: str, flow: Flow, data: bytes) -> None:
