@@ -198,3 +198,53 @@ def test_prometheus_endpoint_scrapes_during_a_run(uas: int, tmp_path: Path) -> N
     finally:
         code, output = _finish(process)
     assert code == 0, output
+
+
+def test_uas_workers_share_one_port(tmp_path: Path) -> None:
+    """--workers 2 on a UAS: both bind the port (SO_REUSEPORT); two SIPp clients
+    from different ports are spread by the kernel; the coordinator adds them up."""
+    port = peers.free_sip_port()
+    server = _start(
+        [
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "40",
+            "--workers",
+            "2",
+            "--report-json",
+            "uas.json",
+            "-trace_stat",
+            "-stf",
+            "uas.csv",
+        ],
+        tmp_path,
+    )
+    clients = []
+    try:
+        peers.wait_for_bound(port, "udp", 20)
+        time.sleep(1.0)  # both workers bound
+        for number in range(2):
+            clients.append(
+                peers.sipp_uac(
+                    f"127.0.0.1:{port}", tmp_path=tmp_path, calls=20, rate=20,
+                    name=f"uac{number}", timeout=30,
+                )
+            )  # fmt: skip
+        for client in clients:
+            assert client.wait_exit(40) == 0, client.log_tail()
+        code, output = _finish(server)
+    finally:
+        for client in clients:
+            client.stop()
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert code == 0, output
+    assert "40 calls, 40 successful, 0 failed (exit 0, 2 workers)" in output
+    totals = _totals_add_up(json.loads((tmp_path / "uas.json").read_text()))
+    assert totals["calls_succeeded"] == 40

@@ -85,7 +85,8 @@ def main(argv: list[str]) -> int:
         if load.workers > 1 and load.worker is None:
             program, settings = phases[-1]
             name = program.scenario.name or program.scenario.file
-            return run_loop(run_workers(argv, load, settings, name))
+            server = not program.scenario.is_uac
+            return run_loop(run_workers(argv, load, settings, name, server=server))
         return run_loop(
             _run_chain(phases, injection, control=control, options=options, load=load, argv=argv)
         )
@@ -228,7 +229,15 @@ def _engine_settings(
         rate=RateSettings(
             rate=(options.number("r") or 10.0) / count,
             period=options.number("rp") or 1.0,
-            max_calls=_share(options.integer("m"), worker) if last else 1,
+            # A server's workers take calls as the kernel spreads them: -m is counted
+            # over all of them by the coordinator.
+            max_calls=(
+                (_share(options.integer("m"), worker) if scenario.is_uac else None)
+                if worker is not None
+                else options.integer("m")
+            )
+            if last
+            else 1,
             max_concurrent=-(-limit // count) if (limit := options.integer("l")) else None,
             rate_increase=(options.number("rate_increase") or 0.0) / count,
             # SIPp: -rate_interval defaults to the value of -fd.

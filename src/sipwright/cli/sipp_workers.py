@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ async def run_workers(
     load: LoadOptions,
     settings: EngineSettings,
     scenario_name: str,
+    *,
+    server: bool = False,
 ) -> int:
     """Start ``load.workers`` workers, watch them, merge; SIPp's exit code."""
     loop = asyncio.get_running_loop()
@@ -79,12 +82,15 @@ async def run_workers(
     readers: list[asyncio.Task[None]] = []
     interrupted = False
 
-    def interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
+    def stop_workers() -> None:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.send_signal(signal.SIGTERM)
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop_workers()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -103,7 +109,10 @@ async def run_workers(
             worker = _Worker(index, process)
             workers.append(worker)
             readers.append(asyncio.ensure_future(_read(worker, read_fd)))
-        watch = asyncio.ensure_future(_watch(workers, observer, settings))
+        # A server's calls are spread by the kernel, not by us: -m counts over all
+        # workers, and the coordinator stops them when the total is reached.
+        limit = settings.rate.max_calls if server else None
+        watch = asyncio.ensure_future(_watch(workers, observer, settings, limit, stop_workers))
         codes = [await worker.process.wait() for worker in workers]
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -166,13 +175,24 @@ async def _read(worker: _Worker, fd: int) -> None:
         transport.close()
 
 
-async def _watch(workers: list[_Worker], observer: LoadObserver, settings: EngineSettings) -> None:
+async def _watch(
+    workers: list[_Worker],
+    observer: LoadObserver,
+    settings: EngineSettings,
+    limit: int | None,
+    stop: Callable[[], None],
+) -> None:
     rate = settings.rate.rate / settings.rate.period
+    stopping = False
     while True:
         await asyncio.sleep(0.25)
         merged = _merged_metrics(workers, None)
-        if merged is not None:
-            observer.update(merged, time.monotonic(), target_rate=rate)
+        if merged is None:
+            continue
+        observer.update(merged, time.monotonic(), target_rate=rate)
+        if limit is not None and not stopping and merged.calls_ended >= limit:
+            stopping = True
+            stop()
 
 
 def _merged_metrics(workers: list[_Worker], start: float | None) -> RunMetrics | None:
