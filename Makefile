@@ -40,6 +40,7 @@ test: peers lint typecheck unit
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/cps.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
