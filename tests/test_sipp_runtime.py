@@ -179,3 +179,47 @@ def test_posix_regexp_errors_name_the_problem() -> None:
         translate("[[:nope:]]")
     with pytest.raises(re.error, match="unterminated"):
         translate("[abc")
+
+
+@pytest.mark.peers
+def test_trace_rtt_and_trace_logs_files(tmp_path: Path) -> None:
+    """-trace_rtt: one row per rtd sample (the built-in uac's RTD 1 runs from the
+    call's start to the 200, as in SIPp); -trace_logs: <log> messages with their
+    keywords expanded (the early media pair logs the port of the 183's SDP)."""
+    compat = Path(__file__).parent / "compat"
+    uas, port = _uas(tmp_path)
+    try:
+        client = _client(
+            ["-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-m", "3", "-r", "10",
+             "-trace_rtt"],
+            tmp_path,
+        )  # fmt: skip
+        code, output = _finish(client)
+    finally:
+        uas.stop()
+    assert code == 0, output
+    (rtt,) = tmp_path.glob("uac_*_rtt.csv")
+    rows = rtt.read_text().splitlines()
+    assert rows[0] == "Date_ms;response_time_ms;rtd_no"
+    assert len(rows) == 4, rows  # one RTD per call
+    assert all(row.split(";")[2] == "1" and float(row.split(";")[1]) > 0 for row in rows[1:])
+
+    port = peers.free_sip_port()
+    with peers.sipp(
+        ["-sf", str(compat / "early_media_183_uas.xml"), "-i", "127.0.0.1", "-p", str(port),
+         "-m", "2"],
+        tmp_path=tmp_path,
+        name="early_uas",
+    ):  # fmt: skip
+        peers.wait_for_bound(port, "udp", 10)
+        client = _client(
+            ["-sf", str(compat / "early_media_183_uac.xml"), f"127.0.0.1:{port}",
+             "-i", "127.0.0.1", "-m", "2", "-r", "10", "-trace_logs"],
+            tmp_path,
+        )  # fmt: skip
+        code, output = _finish(client)
+    assert code == 0, output
+    (logs,) = tmp_path.glob("early_media_183_uac_*_logs.log")
+    lines = logs.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert all(re.fullmatch(r"early media from port \d+", line) for line in lines), lines

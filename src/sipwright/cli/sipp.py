@@ -43,7 +43,7 @@ __all__ = ["main"]
 
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
-    "infindex", "trace_rtt", "trace_logs",
+    "infindex",
     "master", "slave", "bg",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
@@ -221,6 +221,10 @@ def _engine_settings(
         error_file = error_file or Path(f"{stem}_errors.log")
     if options.flag("trace_screen") and last:
         screen_file = Path(options.text("screen_file") or f"{stem}_screen.log")
+    rtt_file = Path(f"{stem}_rtt.csv") if options.flag("trace_rtt") and last else None
+    log_file = None
+    if options.flag("trace_logs"):
+        log_file = _per_worker(options.text("log_file"), worker) or Path(f"{stem}_logs.log")
     return EngineSettings(
         transport=transport,
         local_ip=options.text("i") or "127.0.0.1",
@@ -264,6 +268,8 @@ def _engine_settings(
         twin=twin,
         send_to=_host_port(options.text("rsa"), "-rsa"),
         rtp_echo=options.flag("rtp_echo"),
+        rtt_file=rtt_file,
+        log_file=log_file,
         worker_index=worker[0] if worker else 0,
         worker_count=count,
         error_file=error_file,

@@ -50,7 +50,7 @@ class ScenarioCall(CallActions):
         stats: Snapshot,
         *,
         rng: random.Random,
-        log: Callable[[str], None] = lambda text: None,
+        log: Callable[[str, str], None] = lambda level, text: None,
         latency: Callable[[str, float], None] | None = None,
     ) -> None:
         self.program = program
@@ -90,6 +90,7 @@ class ScenarioCall(CallActions):
         self._timeout_at: float | None = None
         self._pause_until: float | None = None
         self._rtd_started: dict[str, float] = {}
+        self._rtd_done: set[str] = set()
         self._invite_index: int | None = None
         self._invite_data: bytes | None = None
         self._command_text: str | None = None  # the 3PCC command being handled
@@ -476,14 +477,16 @@ class ScenarioCall(CallActions):
     def _timing(self, command: Command, now: float) -> None:
         if command.start_rtd is not None:
             self._rtd_started[command.start_rtd] = now
-        if command.rtd is not None:
-            started = self._rtd_started.get(command.rtd)
-            if started is not None:
-                self.stats.rtd(command.rtd, (now - started) * 1000)
-                if self.latency is not None:
-                    self.latency(command.rtd, (now - started) * 1000)
-                if not command.repeat_rtd:
-                    self._rtd_started.pop(command.rtd, None)
+        if command.rtd is not None and command.rtd not in self._rtd_done:
+            # SIPp starts every RTD timer when the call is created (start_rtd restarts
+            # one) and takes each once per call unless repeat_rtd (checked with its
+            # call.cpp: start_time_rtd / rtd_done).
+            started = self._rtd_started.get(command.rtd, self.started_at)
+            self.stats.rtd(command.rtd, (now - started) * 1000)
+            if self.latency is not None:
+                self.latency(command.rtd, (now - started) * 1000)
+            if not command.repeat_rtd:
+                self._rtd_done.add(command.rtd)
         if command.counter is not None:
             self.stats.counter(command.counter)
 

@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 
 from sipwright.report.sipp_stats import FailReason, Snapshot
-from sipwright.scenario.sippxml.call_context import KeywordContext
+from sipwright.scenario.sippxml.call_context import KeywordContext, RenderError
+from sipwright.scenario.sippxml.keywords import KeywordError, Template, compile_template
 from sipwright.scenario.sippxml.model import Command
 from sipwright.scenario.sippxml.model_actions import (
     Action,
@@ -33,6 +34,8 @@ from sipwright.sip.message import Request, Response
 
 __all__ = ["CallActions", "number", "truthy"]
 
+_LOG_TEMPLATES: dict[tuple[str, int, str], Template] = {}
+
 _COMPARE: dict[Compare, Callable[[float, float], bool]] = {
     Compare.EQUAL: operator.eq,
     Compare.NOT_EQUAL: operator.ne,
@@ -49,7 +52,7 @@ class CallActions:
     context: KeywordContext
     stats: Snapshot
     rng: random.Random
-    log: Callable[[str], None]
+    log: Callable[[str, str], None]
     index: int
     stop_requested: str | None
     _soft_failure: tuple[FailReason, str] | None
@@ -118,7 +121,7 @@ class CallActions:
         elif isinstance(action, ToDouble):
             variables[action.assign_to] = _parse_double(variables.get(action.variable))
         elif isinstance(action, Log):
-            self.log(f"{action.level}: {action.message}")
+            self.log(action.level, self._log_text(action))
             if action.level == "error":
                 # SIPp treats <error> as fatal: the whole run stops (exit 255).
                 self.stop_requested = "fatal"
@@ -141,6 +144,23 @@ class CallActions:
                 return False
             self.stop_requested = action.command
         return True
+
+    def _log_text(self, action: Log) -> str:
+        """The message with its keywords ([call_id], [$var] ...) expanded, as SIPp does."""
+        key = (action.file, action.line, action.message)
+        template = _LOG_TEMPLATES.get(key)
+        if template is None:
+            try:
+                template = compile_template(
+                    action.message, filename=action.file, line=action.line, fragment=True
+                )
+            except KeywordError:
+                return action.message
+            _LOG_TEMPLATES[key] = template
+        try:
+            return template.render_text(self.context)
+        except RenderError:
+            return action.message
 
     def _check(
         self,

@@ -17,8 +17,10 @@ import os
 import random
 import signal
 import ssl
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import IO
 
 from sipwright.load.metrics import RunMetrics
 from sipwright.load.scheduler import CallScheduler
@@ -140,6 +142,8 @@ class SippEngine(EngineControl):
         self._stat_writer: TraceStatWriter | None = None
         self._message_log: MessageLog | None = None
         self._error_log: ErrorLog | None = None
+        self._rtt_out: IO[str] | None = None
+        self._log_out: IO[str] | None = None
         self.last_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.twin: TwinLink | None = None
@@ -203,6 +207,11 @@ class SippEngine(EngineControl):
             self._message_log = MessageLog(settings.message_file)
         if settings.error_file is not None:
             self._error_log = ErrorLog(settings.error_file)
+        if settings.rtt_file is not None:
+            self._rtt_out = settings.rtt_file.open("w", encoding="utf-8")
+            self._rtt_out.write("Date_ms;response_time_ms;rtd_no\n")
+        if settings.log_file is not None:
+            self._log_out = settings.log_file.open("w", encoding="utf-8")
         if self.client:
             self.scheduler = CallScheduler(settings.rate, now, seed=settings.seed or 0)
             # Control input that came before the run started (-cp is open first).
@@ -245,6 +254,9 @@ class SippEngine(EngineControl):
                 self._message_log.close()
             if self._error_log is not None:
                 self._error_log.close()
+            for out in (self._rtt_out, self._log_out):
+                if out is not None:
+                    out.close()
             if settings.screen_file is not None:
                 self._write_screen(settings.screen_file, where, loop.time())
             self.shared.engine = None
@@ -380,7 +392,12 @@ class SippEngine(EngineControl):
             base_cseq=self.settings.base_cseq,
         )
         call = ScenarioCall(
-            self.program, context, self.stats, rng=self.rng, latency=self._rtd_latency
+            self.program,
+            context,
+            self.stats,
+            rng=self.rng,
+            latency=self._rtd_latency,
+            log=self._scenario_log,
         )
         self.calls[call_id] = call
         self.stats.call_created(outgoing=self.client)
@@ -409,6 +426,19 @@ class SippEngine(EngineControl):
     def _rtd_latency(self, name: str, ms: float) -> None:
         if self.metrics is not None:
             self.metrics.latency(f"rtd:{name}", ms, self._now())
+        if self._rtt_out is not None:
+            # -trace_rtt as SIPp writes it: when (ms since the epoch), the time, the rtd.
+            self._rtt_out.write(f"{time.time() * 1000:.6f};{ms:.6f};{name}\n")
+
+    def _scenario_log(self, level: str, text: str) -> None:
+        """<log> goes to -trace_logs; <warning> and <error> to -trace_err too."""
+        if self._log_out is not None:
+            self._log_out.write(text + "\n")
+            self._log_out.flush()
+        if level != "log":
+            self.last_error = text
+            if self._error_log is not None:
+                self._error_log.write(text, datetime.now())
 
     def _call_id(self, number: int) -> str:
         text = self.settings.call_id_format

@@ -39,6 +39,8 @@ class EngineSettings:
     twin: tuple[str, int] | None = None  # -3pcc host:port
     error_file: Path | None = None  # -trace_err
     screen_file: Path | None = None  # -trace_screen
+    rtt_file: Path | None = None  # -trace_rtt: every rtd sample
+    log_file: Path | None = None  # -trace_logs: <log> actions
     rtp_echo: bool = False  # -rtp_echo: echo RTP arriving at media_ip:media_port
     send_to: tuple[str, int] | None = None  # -rsa: where messages go (default: remote)
     worker_index: int = 0  # --workers: this process's share (0..count-1)
