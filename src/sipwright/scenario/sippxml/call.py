@@ -43,6 +43,44 @@ class CallState(Enum):
 class ScenarioCall(CallActions):
     """Runs ``program`` for one call; ``outbox`` holds the bytes to send."""
 
+    # Thousands of calls are held at once under load: no per-instance __dict__.
+    __slots__ = (
+        "_command_text",
+        "_in_recv",
+        "_invite_data",
+        "_invite_index",
+        "_last_recv",
+        "_pause_until",
+        "_received_at",
+        "_retrans",
+        "_retrans_at",
+        "_rtd_done",
+        "_rtd_started",
+        "_sent_after",
+        "_timeout_at",
+        "aborted",
+        "aborted_by_twin",
+        "answered_at",
+        "cmd_outbox",
+        "commands",
+        "context",
+        "ended_at",
+        "error",
+        "error_events",
+        "failure",
+        "latency",
+        "log",
+        "media_requests",
+        "outbox",
+        "program",
+        "remote_media",
+        "ringing_at",
+        "rng",
+        "started_at",
+        "state",
+        "stats",
+    )
+
     def __init__(
         self,
         program: Program,
@@ -82,7 +120,9 @@ class ScenarioCall(CallActions):
         self.ringing_at: float | None = None  # first 180/183 to the INVITE (PDD)
         self.answered_at: float | None = None  # first 2xx to the INVITE (setup time)
         self.ended_at: float | None = None
-        self._received_at: dict[int, bytes] = {}  # recv index -> raw message
+        # recv index -> hash of the message taken there (SIPp spots retransmissions by
+        # hash too; the bytes themselves need not be kept).
+        self._received_at: dict[int, int] = {}
         self._sent_after: dict[int, bytes] = {}  # recv index -> first message sent after
         self._last_recv: int | None = None
         self._retrans: tuple[bytes, float, int, int, bool] | None = None  # data, interval...
@@ -144,7 +184,7 @@ class ScenarioCall(CallActions):
         except RenderError as error:
             self._fail(FailReason.UNEXPECTED_MESSAGE, str(error), now)
             return
-        self._received_at[found] = raw
+        self._received_at[found] = hash(raw)
         self._last_recv = found
         self.index = found
         self._timing(command, now)
@@ -156,6 +196,9 @@ class ScenarioCall(CallActions):
             self._in_recv = False
         self._advance(command, now)
         self._run(now)
+        # What this message made us send has gone: a call now waiting keeps the
+        # message as bytes only (re-parsed if a later [last_*] needs it).
+        self.context.release()
 
     # --- running commands --------------------------------------------------------------
 
@@ -374,8 +417,9 @@ class ScenarioCall(CallActions):
         return None
 
     def _retransmission_or_unexpected(self, message: Request | Response, raw: bytes) -> None:
+        raw_hash = hash(raw)
         for index, seen in self._received_at.items():
-            if seen == raw or (
+            if seen == raw_hash or (
                 isinstance(self.commands[index], Recv)
                 and self._matches(self.commands[index], message)  # type: ignore[arg-type]
                 and index < self.index

@@ -49,6 +49,9 @@ _COMPARE: dict[Compare, Callable[[float, float], bool]] = {
 class CallActions:
     """Runs actions against the call state that :class:`ScenarioCall` holds."""
 
+    # What the actions change; the rest of the call's slots are ScenarioCall's.
+    __slots__ = ("_soft_failure", "index", "stop_requested")
+
     context: KeywordContext
     stats: Snapshot
     rng: random.Random

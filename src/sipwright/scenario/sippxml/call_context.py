@@ -17,7 +17,7 @@ from sipwright.scenario.sippxml.injection import InjectionRegistry
 from sipwright.sip.digest import DigestClient
 from sipwright.sip.errors import ParseError
 from sipwright.sip.grammar import split_list
-from sipwright.sip.message import Request, Response
+from sipwright.sip.message import Request, Response, parse_message
 
 if TYPE_CHECKING:
     from sipwright.scenario.sippxml.keywords import Template
@@ -109,7 +109,7 @@ class KeywordContext:
     variables: dict[str, object] = field(default_factory=dict)
     injection_lines: dict[str, int | None] = field(default_factory=dict)
     tdm_map: str | None = None
-    last_message: _Message | None = None
+    parsed_last: _Message | None = None  # see last_message
     last_raw: bytes | None = None
     peer_tag: str | None = None
     route_set: str | None = None
@@ -141,6 +141,22 @@ class KeywordContext:
         if template.method is not None and template.method not in ("ACK", "CANCEL"):
             self.cseq += 1
 
+    @property
+    def last_message(self) -> _Message | None:
+        """The last message received, parsed again from its bytes if it was released
+        (a call waiting in a pause holds bytes, not the parsed object)."""
+        if self.parsed_last is None and self.last_raw is not None:
+            try:
+                self.parsed_last = parse_message(self.last_raw, lazy=True, strict=False)
+            except ParseError:
+                return None
+        return self.parsed_last
+
+    def release(self) -> None:
+        """Drop the parsed last message (kept as bytes): memory per waiting call."""
+        if self.last_raw is not None:
+            self.parsed_last = None
+
     def on_receive(
         self, message: _Message, raw: bytes | None = None, *, rrs: bool = False, auth: bool = False
     ) -> None:
@@ -149,7 +165,7 @@ class KeywordContext:
         Like SIPp, call it for messages that advance the scenario, not for
         retransmissions.  A 401/407 with ``auth`` lacking a challenge raises
         :class:`RenderError`."""
-        self.last_message, self.last_raw = message, raw
+        self.parsed_last, self.last_raw = message, raw
         is_response = isinstance(message, Response)
         try:
             if is_response:
