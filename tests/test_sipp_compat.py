@@ -103,6 +103,7 @@ def _inf(name: str) -> tuple[str, ...]:
 PAIRS: list[Pair] = [
     # registration, calls and in-dialog requests
     Pair("register_auth", ok(2), calls=2),
+    Pair("actions_verifyauth", ok(2), calls=2),
     Pair("invite_407_auth", ok()),
     Pair("reinvite_hold", ok()),
     Pair("early_media_183", ok()),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import operator
 import random
 import re
+import time
+import urllib.parse
 from collections.abc import Callable
 
 from sipwright.report.sipp_stats import FailReason, Snapshot
@@ -19,22 +21,35 @@ from sipwright.scenario.sippxml.model_actions import (
     AssignStr,
     Compare,
     Ereg,
+    ExecCommand,
+    GetTimeOfDay,
+    Index,
     IntCmd,
     Jump,
     Log,
     PlayPcap,
     RtpEcho,
     RtpEchoStream,
+    Sample,
+    SetDest,
     StrCmp,
     Test,
     ToDouble,
+    Trim,
+    UrlDecode,
+    UrlEncode,
+    VerifyAuth,
 )
 from sipwright.scenario.sippxml.posix_regex import compile_posix
+from sipwright.scenario.sippxml.program import sample
+from sipwright.sip.digest import UnsupportedChallenge
+from sipwright.sip.digest_server import parse_authorization, verify
+from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response
 
 __all__ = ["CallActions", "number", "truthy"]
 
-_LOG_TEMPLATES: dict[tuple[str, int, str], Template] = {}
+_TEMPLATES: dict[tuple[str, int, str], Template] = {}
 
 _COMPARE: dict[Compare, Callable[[float, float], bool]] = {
     Compare.EQUAL: operator.eq,
@@ -83,7 +98,34 @@ class CallActions:
             current = number(variables.get(action.assign_to))
             variables[action.assign_to] = _ARITHMETIC[action.op](current, operand)
         elif isinstance(action, AssignStr):
-            variables[action.assign_to] = action.value
+            variables[action.assign_to] = self._render(action.file, action.line, action.value)
+        elif isinstance(action, GetTimeOfDay):
+            seconds, micro = divmod(time.time_ns() // 1000, 1_000_000)
+            variables[action.seconds] = float(seconds)
+            variables[action.microseconds] = float(micro)
+        elif isinstance(action, Index):
+            variables[action.assign_to] = float(self.index)
+        elif isinstance(action, Sample):
+            variables[action.assign_to] = sample(action.distribution, self.rng)
+        elif isinstance(action, Trim):
+            variables[action.assign_to] = str(variables.get(action.assign_to, "")).strip()
+        elif isinstance(action, UrlEncode):
+            text = str(variables.get(action.variable, ""))
+            variables[action.variable] = urllib.parse.quote(text, safe="")
+        elif isinstance(action, UrlDecode):
+            variables[action.variable] = urllib.parse.unquote(
+                str(variables.get(action.variable, ""))
+            )
+        elif isinstance(action, VerifyAuth):
+            variables[action.assign_to] = self._verify_auth(action, message)
+        elif isinstance(action, ExecCommand):
+            command = self._render(action.file, action.line, action.command)
+            self.media_requests.append(("exec", command))
+        elif isinstance(action, SetDest):
+            host = self._render(action.file, action.line, action.host)
+            port = self._render(action.file, action.line, action.port)
+            protocol = self._render(action.file, action.line, action.protocol)
+            self.media_requests.append(("setdest", f"{protocol.lower()} {host} {port}"))
         elif isinstance(action, Test):
             left = number(variables.get(action.variable))
             right = (
@@ -150,20 +192,49 @@ class CallActions:
 
     def _log_text(self, action: Log) -> str:
         """The message with its keywords ([call_id], [$var] ...) expanded, as SIPp does."""
-        key = (action.file, action.line, action.message)
-        template = _LOG_TEMPLATES.get(key)
+        return self._render(action.file, action.line, action.message)
+
+    def _render(self, file: str, line: int, text: str) -> str:
+        """An action's text with its keywords expanded (as written if it has none or
+        one cannot be expanded)."""
+        if "[" not in text:
+            return text
+        key = (file, line, text)
+        template = _TEMPLATES.get(key)
         if template is None:
             try:
-                template = compile_template(
-                    action.message, filename=action.file, line=action.line, fragment=True
-                )
+                template = compile_template(text, filename=file, line=line, fragment=True)
             except KeywordError:
-                return action.message
-            _LOG_TEMPLATES[key] = template
+                return text
+            _TEMPLATES[key] = template
         try:
-            return template.render_text(self.context)
+            return template.render_text(self.context).strip("\r\n")
         except RenderError:
-            return action.message
+            return text
+
+    def _verify_auth(self, action: VerifyAuth, message: Request | Response | None) -> bool:
+        """<verifyauth>: does the request's Authorization (or Proxy-Authorization)
+        prove the password (RFC 3261 §22.4)?  Outside a <recv>: the last message."""
+        if message is None:
+            message = self.context.last_message
+        if not isinstance(message, Request):
+            return False
+        value = message.headers.first("Authorization") or message.headers.first(
+            "Proxy-Authorization"
+        )
+        if value is None:
+            return False
+        try:
+            credentials = parse_authorization(value)
+            return verify(
+                credentials,
+                method=message.method,
+                password=self._render(action.file, action.line, action.password),
+                username=self._render(action.file, action.line, action.username),
+                body=message.body,
+            )
+        except (ParseError, ValueError, UnsupportedChallenge):
+            return False
 
     def _check(
         self,

@@ -112,7 +112,10 @@ class SippEngine(EngineControl):
         self.transports = self.shared.layer
         self.calls: dict[str, ScenarioCall] = {}
         self._flows: dict[str, Flow] = {}
-        self._remote_flow: Flow | None = None  # where calls without a flow yet are sent
+        self._remote_flow: Flow | None = None
+        self._destinations: dict[
+            str, Destination
+        ] = {}  # <setdest> per call  # where calls without a flow yet are sent
         self._dead: set[str] = set()
         self._heap: list[tuple[float, int, ScenarioCall]] = []
         self._seq = itertools.count()
@@ -408,8 +411,14 @@ class SippEngine(EngineControl):
     def _media_work(self, call: ScenarioCall) -> None:
         media = self.media
         for kind, value in call.media_requests:
+            if kind == "exec":
+                self._keep(asyncio.ensure_future(self._exec(value)))
+                continue
+            if kind == "setdest":
+                self._set_destination(call, value)
+                continue
             if media is None:
-                break
+                continue
             if kind == "echo":
                 task = asyncio.ensure_future(media.set_echo(value == "on"))
                 self._sending.add(task)
@@ -422,6 +431,30 @@ class SippEngine(EngineControl):
             else:
                 media.play(str(find_capture(value)), call.remote_media)
         call.media_requests.clear()
+
+    def _keep(self, task: asyncio.Future[None]) -> None:
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _exec(self, command: str) -> None:
+        """<exec command>: run by the shell, in the background, as SIPp's system()."""
+        try:
+            process = await asyncio.create_subprocess_shell(
+                command, stdin=asyncio.subprocess.DEVNULL
+            )
+            await process.wait()
+        except OSError as error:
+            self.last_error = f"exec {command!r}: {error}"
+
+    def _set_destination(self, call: ScenarioCall, value: str) -> None:
+        """<setdest>: this call's next messages go to host:port over the protocol."""
+        protocol, host, port = value.split(" ", 2)
+        transport = {"udp": "udp", "tcp": "tcp", "tls": "tls"}.get(protocol)
+        if transport is None or not port.isdigit():
+            call.error_events.append(f"Call-Id: {call.call_id}: setdest {value!r} is invalid")
+            return
+        self._destinations[call.call_id] = Destination(transport, host, int(port))
+        self._flows.pop(call.call_id, None)
 
     def _rtd_latency(self, name: str, ms: float) -> None:
         if self.metrics is not None:
@@ -496,6 +529,7 @@ class SippEngine(EngineControl):
     def _settle(self, call: ScenarioCall, now: float) -> None:
         self.calls.pop(call.call_id, None)
         self._flows.pop(call.call_id, None)
+        self._destinations.pop(call.call_id, None)
         self._dead.add(call.call_id)
         if call.stop_requested in _UNCOUNTED or self._stop in _UNCOUNTED:
             return  # SIPp stops at once on these and counts the call nowhere
@@ -573,7 +607,13 @@ class SippEngine(EngineControl):
 
     def _send(self, call: ScenarioCall, data: bytes) -> None:
         flow = self._flows.get(call.call_id)
-        if flow is None and self._remote_flow is not None and self._remote_flow.is_open:
+        moved = self._destinations.get(call.call_id) if self._destinations else None
+        if (
+            flow is None
+            and moved is None
+            and self._remote_flow is not None
+            and self._remote_flow.is_open
+        ):
             # Every call goes to the same place: the socket or connection found for the
             # first one serves them all, without a task per call (the pool would hand
             # out the same one anyway).
@@ -582,10 +622,13 @@ class SippEngine(EngineControl):
             if flow is not None and flow.is_open:
                 self.transports.send_on(flow, data)
             else:
-                target = self.settings.send_to or self.settings.remote
-                assert target is not None
-                host, port = target
-                destination = Destination(self.settings.transport, host, port)
+                if moved is not None:
+                    destination = moved
+                else:
+                    target = self.settings.send_to or self.settings.remote
+                    assert target is not None
+                    host, port = target
+                    destination = Destination(self.settings.transport, host, port)
                 # Connecting is asynchronous; keep the task referenced until it ends.
                 task = asyncio.ensure_future(self._send_to(call, destination, data))
                 self._sending.add(task)
@@ -606,7 +649,9 @@ class SippEngine(EngineControl):
             self._poke()
             return
         self._flows.setdefault(call.call_id, flow)
-        if self._remote_flow is None or not self._remote_flow.is_open:
+        if call.call_id not in self._destinations and (
+            self._remote_flow is None or not self._remote_flow.is_open
+        ):
             self._remote_flow = flow
         self._log("sent", flow, data)
 

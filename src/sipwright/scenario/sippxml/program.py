@@ -31,15 +31,24 @@ from sipwright.scenario.sippxml.model_actions import (
     Arithmetic,
     AssignStr,
     Ereg,
+    ExecCommand,
+    GetTimeOfDay,
+    Index,
     IntCmd,
     Jump,
     Log,
     PlayPcap,
     RtpEcho,
     RtpEchoStream,
+    Sample,
+    SetDest,
     StrCmp,
     Test,
     ToDouble,
+    Trim,
+    UrlDecode,
+    UrlEncode,
+    VerifyAuth,
 )
 
 __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
@@ -47,7 +56,8 @@ __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
 # Actions this interpreter runs today; others are refused when the scenario loads.
 SUPPORTED_ACTIONS = (
     Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd, ToDouble,
-    PlayPcap, RtpEcho, RtpEchoStream,
+    PlayPcap, RtpEcho, RtpEchoStream, GetTimeOfDay, Index, Sample, Trim, UrlEncode,
+    UrlDecode, VerifyAuth, ExecCommand, SetDest,
 )  # fmt: skip
 # Where Debian's sip-tester puts SIPp's own captures (pcap/g711a.pcap ...): used when
 # a scenario's relative capture path does not exist from the working directory.
