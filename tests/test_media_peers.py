@@ -282,3 +282,39 @@ def test_sipp_scenario_with_a_missing_capture_fails_at_load(tmp_path: Path) -> N
     assert result.returncode == 255
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"{scenario}:7:" in result.stderr and "none.pcap" in result.stderr
+
+
+@pytest.mark.peers
+def test_sipwright_sipp_rtp_stream_sends_the_file(tmp_path: Path, sip_port: int) -> None:
+    """<exec rtp_stream="file,1,8">: the raw A-law octets go out 160 per 20 ms and
+    the callee's recording decodes to the same audio."""
+    tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+    raw = tmp_path / "tone.alaw"
+    raw.write_bytes(ALAW.encode(tone))
+    builtin = subprocess.run(
+        [sys.executable, "-c",
+         "from sipwright.scenario.sippxml.builtin import BUILTIN; print(BUILTIN['uac_pcap'])"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    scenario = tmp_path / "stream.xml"
+    scenario.write_text(
+        builtin.replace(
+            '<exec play_pcap_audio="pcap/g711a.pcap"/>', f'<exec rtp_stream="{raw},1,8"/>'
+        )
+        .replace('<exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/>', '<log message="done"/>')
+        .replace('<pause milliseconds="8000"/>', '<pause milliseconds="1500"/>')
+    )
+    wav = tmp_path / "got.wav"
+    with answer(tmp_path, sip_port, "--record", str(wav)) as callee:
+        result = subprocess.run(
+            [sys.executable, "-m", "sipwright", "sipp", "-sf", str(scenario),
+             f"{peers.HOST}:{sip_port}", "-i", peers.HOST, "-m", "1", "--no-live",
+             "-timeout", "30s", "-timeout_error"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert callee.wait_exit(timeout=10) == 0, callee.log_tail()
+    got = read_wav(wav)
+    expected = ALAW.decode(ALAW.encode(tone))
+    assert len(got) == len(expected)  # 50 packets of 160 samples
+    assert np.array_equal(got, expected)

@@ -135,6 +135,12 @@ PAIRS: list[Pair] = [
     Pair("routes_caller", ok()),
     Pair("routes_callee_bye", ok()),
     Pair("inf_sequential", ok(3), calls=3, client_args=_inf("users.csv")),
+    Pair(
+        "inf_lookup",
+        ok(3),
+        calls=3,
+        client_args=(*_inf("users.csv"), "-infindex", "users.csv", "0"),
+    ),
     # variables, actions and branching
     Pair("ereg_token", ok(2), calls=2),
     Pair("loop_counter", ok()),

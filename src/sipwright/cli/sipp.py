@@ -43,7 +43,6 @@ __all__ = ["main"]
 
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
-    "infindex",
     "master", "slave", "bg",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
@@ -56,6 +55,13 @@ def main(argv: list[str]) -> int:
         inf = options.get("inf")
         paths = [str(p) for p in inf] if isinstance(inf, list) else []
         injection = InjectionRegistry.load(paths) if paths else None
+        for name, field_text in options.pairs("infindex"):
+            # -infindex file field: index an -inf file on one field for <lookup>.
+            if injection is None or name not in injection:
+                raise InjectionError(name, None, "-infindex names a file that is not an -inf")
+            if not field_text.isdigit():
+                raise SippUsageError(f"-infindex {name} {field_text}: the field is a number")
+            injection.index(name, int(field_text))
         phases: list[tuple[Program, EngineSettings]] = []
         scenarios = _scenarios(options)
         if load.workers > 1 and load.worker is None:

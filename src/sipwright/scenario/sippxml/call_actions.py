@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sipwright.report.sipp_stats import FailReason, Snapshot
 from sipwright.scenario.sippxml.call_context import KeywordContext, RenderError
+from sipwright.scenario.sippxml.injection import InjectionError
 from sipwright.scenario.sippxml.keywords import KeywordError, Template, compile_template
 from sipwright.scenario.sippxml.model import Command
 from sipwright.scenario.sippxml.model_actions import (
@@ -24,12 +25,16 @@ from sipwright.scenario.sippxml.model_actions import (
     ExecCommand,
     GetTimeOfDay,
     Index,
+    Insert,
     IntCmd,
     Jump,
     Log,
+    Lookup,
     PlayPcap,
+    Replace,
     RtpEcho,
     RtpEchoStream,
+    RtpStream,
     Sample,
     SetDest,
     StrCmp,
@@ -116,6 +121,8 @@ class CallActions:
             variables[action.variable] = urllib.parse.unquote(
                 str(variables.get(action.variable, ""))
             )
+        elif isinstance(action, Lookup | Insert | Replace):
+            return self._injection_action(action, now)
         elif isinstance(action, VerifyAuth):
             variables[action.assign_to] = self._verify_auth(action, message)
         elif isinstance(action, ExecCommand):
@@ -174,6 +181,8 @@ class CallActions:
                 return False
         elif isinstance(action, PlayPcap):
             self.media_requests.append(("play", action.path))
+        elif isinstance(action, RtpStream):
+            self.media_requests.append(("stream", action.value))
         elif isinstance(action, RtpEcho):
             value = action.value
             if action.variable is not None:
@@ -211,6 +220,28 @@ class CallActions:
             return template.render_text(self.context).strip("\r\n")
         except RenderError:
             return text
+
+    def _injection_action(self, action: Lookup | Insert | Replace, now: float) -> bool:
+        """<lookup>/<insert>/<replace> on an -inf file (indexed with -infindex)."""
+        registry = self.context.run.injection
+        try:
+            if registry is None:
+                raise InjectionError(action.path, None, "no -inf file in this run")
+            target = registry.get(action.path)
+            if isinstance(action, Lookup):
+                key = self._render(action.file, action.line, action.key)
+                self.context.variables[action.assign_to] = float(target.lookup(key))
+            elif isinstance(action, Insert):
+                target.insert(self._render(action.file, action.line, action.value))
+            else:
+                line = self._render(action.file, action.line, action.target_line)
+                target.replace(
+                    int(number_text(line)), self._render(action.file, action.line, action.value)
+                )
+        except InjectionError as error:
+            self._fail(FailReason.UNEXPECTED_MESSAGE, f"{action.file}:{action.line}: {error}", now)
+            return False
+        return True
 
     def _verify_auth(self, action: VerifyAuth, message: Request | Response | None) -> bool:
         """<verifyauth>: does the request's Authorization (or Proxy-Authorization)
@@ -340,3 +371,11 @@ def truthy(value: object) -> bool:
     if isinstance(value, str):
         return value not in ("", "0", "false")
     return bool(value)
+
+
+def number_text(text: str) -> float:
+    """A number written in text (a rendered [$var] such as "3" or "3.000000")."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        return -1.0

@@ -24,6 +24,7 @@ from typing import IO
 
 from sipwright.load.metrics import RunMetrics
 from sipwright.load.scheduler import CallScheduler
+from sipwright.media.errors import MediaError
 from sipwright.net.address import Destination, Flow
 from sipwright.net.transport_layer import TransportError, TransportLayer
 from sipwright.report.sipp_files import (
@@ -40,7 +41,7 @@ from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.injection import InjectionRegistry
 from sipwright.scenario.sippxml.model import Recv, RecvCmd, Send
 from sipwright.scenario.sippxml.program import Program, find_capture
-from sipwright.scenario.sippxml.scenario_media import ScenarioMedia, remote_audio
+from sipwright.scenario.sippxml.scenario_media import ScenarioMedia, parse_stream, remote_audio
 from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink, command_call_id, is_abort
 from sipwright.sip.errors import ParseError
 from sipwright.sip.message import Request, Response, make_response
@@ -419,6 +420,9 @@ class SippEngine(EngineControl):
                 continue
             if media is None:
                 continue
+            if kind == "stream":
+                self._stream_work(call, media, value)
+                continue
             if kind == "echo":
                 task = asyncio.ensure_future(media.set_echo(value == "on"))
                 self._sending.add(task)
@@ -431,6 +435,22 @@ class SippEngine(EngineControl):
             else:
                 media.play(str(find_capture(value)), call.remote_media)
         call.media_requests.clear()
+
+    def _stream_work(self, call: ScenarioCall, media: ScenarioMedia, value: str) -> None:
+        if value == "pause":
+            media.pause(call.call_id)
+        elif value == "resume":
+            media.resume(call.call_id)
+        elif call.remote_media is None:
+            call.error_events.append(
+                f"Call-Id: {call.call_id}: rtp_stream {value}: no SDP received "
+                "that says where to send the audio"
+            )
+        else:
+            try:
+                media.stream(call.call_id, parse_stream(value), call.remote_media)
+            except MediaError as error:
+                call.error_events.append(f"Call-Id: {call.call_id}: {error}")
 
     def _keep(self, task: asyncio.Future[None]) -> None:
         self._sending.add(task)
@@ -528,6 +548,8 @@ class SippEngine(EngineControl):
 
     def _settle(self, call: ScenarioCall, now: float) -> None:
         self.calls.pop(call.call_id, None)
+        if self.media is not None:
+            self.media.stop(call.call_id)
         self._flows.pop(call.call_id, None)
         self._destinations.pop(call.call_id, None)
         self._dead.add(call.call_id)

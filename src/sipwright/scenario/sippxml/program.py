@@ -34,12 +34,16 @@ from sipwright.scenario.sippxml.model_actions import (
     ExecCommand,
     GetTimeOfDay,
     Index,
+    Insert,
     IntCmd,
     Jump,
     Log,
+    Lookup,
     PlayPcap,
+    Replace,
     RtpEcho,
     RtpEchoStream,
+    RtpStream,
     Sample,
     SetDest,
     StrCmp,
@@ -57,7 +61,7 @@ __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
 SUPPORTED_ACTIONS = (
     Ereg, Log, Arithmetic, AssignStr, Test, StrCmp, Jump, IntCmd, ToDouble,
     PlayPcap, RtpEcho, RtpEchoStream, GetTimeOfDay, Index, Sample, Trim, UrlEncode,
-    UrlDecode, VerifyAuth, ExecCommand, SetDest,
+    UrlDecode, VerifyAuth, ExecCommand, SetDest, Lookup, Insert, Replace, RtpStream,
 )  # fmt: skip
 # Where Debian's sip-tester puts SIPp's own captures (pcap/g711a.pcap ...): used when
 # a scenario's relative capture path does not exist from the working directory.
@@ -122,6 +126,8 @@ class Program:
                     )
                 if isinstance(action, PlayPcap):
                     _check_capture(action)
+                if isinstance(action, RtpStream) and action.kind == "play":
+                    _check_stream(action)
             if isinstance(command, Send):
                 program.templates[index] = compile_template(
                     command.message, filename=command.file, line=command.text_line, options=options
@@ -191,3 +197,17 @@ def _check_capture(action: PlayPcap) -> None:
         read_pcap_rtp(find_capture(action.path))
     except MediaError as error:
         raise ScenarioError(action.file, action.line, f"play_pcap_audio: {error}") from None
+
+
+def _check_stream(action: RtpStream) -> None:
+    """rtp_stream's file and payload type are checked when the scenario loads."""
+    # Imported here: the media module is only needed by scenarios that stream.
+    from sipwright.scenario.sippxml.scenario_media import (  # noqa: PLC0415
+        parse_stream,
+        stream_audio,
+    )
+
+    try:
+        stream_audio(str(parse_stream(action.value).path))
+    except MediaError as error:
+        raise ScenarioError(action.file, action.line, str(error)) from None
