@@ -3,7 +3,9 @@ rate ramps and -users, against SIPp's own uas; and SIPp's POSIX regexps."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -223,3 +225,29 @@ def test_trace_rtt_and_trace_logs_files(tmp_path: Path) -> None:
     lines = logs.read_text().splitlines()
     assert len(lines) == 2, lines
     assert all(re.fullmatch(r"early media from port \d+", line) for line in lines), lines
+
+
+@pytest.mark.peers
+def test_bg_detaches_and_prints_the_pid(tmp_path: Path) -> None:
+    port = peers.free_sip_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "sipwright", "sipp", "-sn", "uas", "-i", "127.0.0.1",
+         "-p", str(port), "-m", "1", "-bg"],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    match = re.fullmatch(r"Background mode - PID=\[(\d+)\]\n", result.stdout)
+    assert match is not None, result.stdout
+    pid = int(match[1])
+    try:
+        peers.wait_for_bound(port, "udp", 20)
+        uac = peers.sipp_uac(f"127.0.0.1:{port}", tmp_path=tmp_path, calls=1, timeout=20)
+        with uac:
+            assert uac.wait_exit(30) == 0, uac.log_tail()
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{pid}").exists()  # -m 1 reached: it ended by itself
+    finally:
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ __all__ = ["main"]
 
 # Options read but not acted on yet: said once, never silently ignored.
 _NOT_YET = (
-    "master", "slave", "bg",
+    "master", "slave",
 )  # fmt: skip
 _USAGE = 1  # SIPp exits 1 on a bad command line
 
@@ -86,6 +87,8 @@ def main(argv: list[str]) -> int:
     for name in _NOT_YET:
         if name in options.values:
             sys.stderr.write(f"sipwright sipp: warning: -{name} is not supported yet\n")
+    if options.flag("bg"):
+        return _background(argv)
     control = RunControl()
     try:
         if load.workers > 1 and load.worker is None:
@@ -177,6 +180,21 @@ def _builtin(options: SippOptions) -> Scenario:
         return load_builtin(name)
     except ScenarioError as error:
         raise SippUsageError(f"-sn {name}: {error.message}") from None
+
+
+def _background(argv: list[str]) -> int:
+    """-bg: the same run, detached from the terminal, as SIPp does (it prints the
+    PID to stop it with and returns at once)."""
+    args = [word for word in argv if word != "-bg"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sipwright", "sipp", *args, "-nostdin", "--no-live"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    print(f"Background mode - PID=[{process.pid}]", flush=True)
+    return 0
 
 
 def _check_workers(scenarios: list[Scenario]) -> None:

@@ -74,6 +74,7 @@ class ScenarioCall(CallActions):
         "outbox",
         "program",
         "remote_media",
+        "remote_video",
         "ringing_at",
         "rng",
         "started_at",
@@ -112,6 +113,7 @@ class ScenarioCall(CallActions):
         # RTP work for the driver: ("play", pcap path) or ("echo", "on"/"off").
         self.media_requests: list[tuple[str, str]] = []
         self.remote_media: tuple[str, int] | None = None  # audio address of the peer's SDP
+        self.remote_video: tuple[str, int] | None = None
         # -trace_err entries, in SIPp's words; the driver takes them after each step.
         self.error_events: list[str] = []
         self.started_at = 0.0

@@ -180,7 +180,8 @@ class CallActions:
                 self._fail(FailReason.UNEXPECTED_MESSAGE, action.message, now)
                 return False
         elif isinstance(action, PlayPcap):
-            self.media_requests.append(("play", action.path))
+            kind = "play" if action.media == "audio" else "play_video"
+            self.media_requests.append((kind, action.path))
         elif isinstance(action, RtpStream):
             self.media_requests.append(("stream", action.value))
         elif isinstance(action, RtpEcho):

@@ -427,13 +427,16 @@ class SippEngine(EngineControl):
                 task = asyncio.ensure_future(media.set_echo(value == "on"))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
-            elif call.remote_media is None:
-                call.error_events.append(
-                    f"Call-Id: {call.call_id}: play_pcap_audio {value}: no SDP received "
-                    "that says where to send the audio"
-                )
             else:
-                media.play(str(find_capture(value)), call.remote_media)
+                remote = call.remote_video if kind == "play_video" else call.remote_media
+                if remote is None:
+                    medium = "video" if kind == "play_video" else "audio"
+                    call.error_events.append(
+                        f"Call-Id: {call.call_id}: play_pcap_{medium} {value}: no SDP "
+                        f"received that says where to send the {medium}"
+                    )
+                else:
+                    media.play(str(find_capture(value)), remote)
         call.media_requests.clear()
 
     def _stream_work(self, call: ScenarioCall, media: ScenarioMedia, value: str) -> None:
@@ -715,8 +718,9 @@ class SippEngine(EngineControl):
                 self._flows[call_id] = flow
                 call = self._new_call(call_id, next(self._numbers), now)
                 call.started_at = now
-                if self.media is not None and b"m=audio" in raw:
+                if self.media is not None and b"m=" in raw:
                     call.remote_media = remote_audio(raw)
+                    call.remote_video = remote_audio(raw, video=True)
                 call.receive(message, raw, now)
                 self._after(call, now)
                 return
@@ -724,8 +728,9 @@ class SippEngine(EngineControl):
             return
         if response is not None and call.answered_at is None:
             self._setup_times(call, response, now)
-        if self.media is not None and b"m=audio" in raw:
+        if self.media is not None and b"m=" in raw:
             call.remote_media = remote_audio(raw) or call.remote_media
+            call.remote_video = remote_audio(raw, video=True) or call.remote_video
         self._flows.setdefault(call_id, flow)
         events = self.stats.cumulative.events
         before = events[Event.RETRANSMISSIONS]

@@ -188,15 +188,15 @@ def _poisson(mean: float, rng: random.Random) -> float:
 
 
 def _check_capture(action: PlayPcap) -> None:
-    """Only audio captures are played; a missing or unreadable file fails at load."""
-    if action.media != "audio":
-        raise ScenarioError(
-            action.file, action.line, f"play_pcap_{action.media} is not supported (audio only)"
-        )
+    """Audio and video captures are played; a missing or unreadable file fails at load."""
+    if action.media == "image":
+        raise ScenarioError(action.file, action.line, "play_pcap_image (T.38) is not supported")
     try:
         read_pcap_rtp(find_capture(action.path))
     except MediaError as error:
-        raise ScenarioError(action.file, action.line, f"play_pcap_audio: {error}") from None
+        raise ScenarioError(
+            action.file, action.line, f"play_pcap_{action.media}: {error}"
+        ) from None
 
 
 def _check_stream(action: RtpStream) -> None:

@@ -42,14 +42,15 @@ __all__ = [
 RemoteMedia = tuple[str, int]
 _CONNECTION_RE = re.compile(rb"^c=IN IP[46] (\S+)", re.MULTILINE)
 _AUDIO_RE = re.compile(rb"^m=audio (\d+) ", re.MULTILINE)
+_VIDEO_RE = re.compile(rb"^m=video (\d+) ", re.MULTILINE)
 _MEDIA_RE = re.compile(rb"^m=", re.MULTILINE)
 
 
-def remote_audio(raw: bytes) -> RemoteMedia | None:
-    """The audio address of the SDP in a SIP message (media-level c= wins over the
-    session-level one, RFC 4566 §5.7), or None without an audio stream."""
+def remote_audio(raw: bytes, *, video: bool = False) -> RemoteMedia | None:
+    """The audio (or video) address of the SDP in a SIP message (media-level c= wins
+    over the session-level one, RFC 4566 §5.7), or None without such a stream."""
     _, _, body = raw.partition(b"\r\n\r\n")
-    audio = _AUDIO_RE.search(body)
+    audio = (_VIDEO_RE if video else _AUDIO_RE).search(body)
     if audio is None or int(audio.group(1)) == 0:
         return None
     section_end = _MEDIA_RE.search(body, audio.end())
