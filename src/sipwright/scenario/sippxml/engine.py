@@ -17,16 +17,14 @@ import os
 import random
 import signal
 import ssl
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO
 
 from sipwright.load.metrics import RunMetrics
 from sipwright.load.scheduler import CallScheduler
-from sipwright.media.errors import MediaError
 from sipwright.net.address import Destination, Flow
-from sipwright.net.transport_layer import TransportError, TransportLayer
+from sipwright.net.transport_layer import TransportLayer
 from sipwright.report.sipp_files import (
     ErrorLog,
     MessageLog,
@@ -37,19 +35,20 @@ from sipwright.report.sipp_stats import Event, FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
 from sipwright.scenario.sippxml.engine_control import EngineControl
+from sipwright.scenario.sippxml.engine_network import EngineNetwork
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
+from sipwright.scenario.sippxml.engine_work import EngineWork
 from sipwright.scenario.sippxml.injection import InjectionRegistry
-from sipwright.scenario.sippxml.model import Recv, RecvCmd, Send
-from sipwright.scenario.sippxml.program import Program, find_capture
-from sipwright.scenario.sippxml.scenario_media import ScenarioMedia, parse_stream, remote_audio
-from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink, command_call_id, is_abort
+from sipwright.scenario.sippxml.model import Recv, Send
+from sipwright.scenario.sippxml.program import Program
+from sipwright.scenario.sippxml.scenario_media import ScenarioMedia
+from sipwright.scenario.sippxml.twin import ABORT_TEMPLATE, TwinLink
 from sipwright.sip.errors import ParseError
-from sipwright.sip.message import Request, Response, make_response
+from sipwright.sip.message import Request, Response
 
 __all__ = ["EngineSettings", "SharedTransport", "SippEngine"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_NO_CALLS, EXIT_FATAL = 0, 1, 97, 99, 255
-_AUTO_ANSWERED = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
 _UNCOUNTED = frozenset({"fatal", "stop_now"})
 # Stops asked for from outside (SIGINT/SIGTERM, q/Q): the calls still running are
 # aborted, not failed.
@@ -94,7 +93,7 @@ class SharedTransport:
         await self.layer.close()
 
 
-class SippEngine(EngineControl):
+class SippEngine(EngineControl, EngineWork, EngineNetwork):
     def __init__(
         self,
         program: Program,
@@ -409,93 +408,6 @@ class SippEngine(EngineControl):
             self.metrics.call_started(now)
         return call
 
-    def _media_work(self, call: ScenarioCall) -> None:
-        media = self.media
-        for kind, value in call.media_requests:
-            if kind == "exec":
-                self._keep(asyncio.ensure_future(self._exec(value)))
-                continue
-            if kind == "setdest":
-                self._set_destination(call, value)
-                continue
-            if media is None:
-                continue
-            if kind == "stream":
-                self._stream_work(call, media, value)
-                continue
-            if kind == "echo":
-                task = asyncio.ensure_future(media.set_echo(value == "on"))
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
-            else:
-                remote = call.remote_video if kind == "play_video" else call.remote_media
-                if remote is None:
-                    medium = "video" if kind == "play_video" else "audio"
-                    call.error_events.append(
-                        f"Call-Id: {call.call_id}: play_pcap_{medium} {value}: no SDP "
-                        f"received that says where to send the {medium}"
-                    )
-                else:
-                    media.play(str(find_capture(value)), remote)
-        call.media_requests.clear()
-
-    def _stream_work(self, call: ScenarioCall, media: ScenarioMedia, value: str) -> None:
-        if value == "pause":
-            media.pause(call.call_id)
-        elif value == "resume":
-            media.resume(call.call_id)
-        elif call.remote_media is None:
-            call.error_events.append(
-                f"Call-Id: {call.call_id}: rtp_stream {value}: no SDP received "
-                "that says where to send the audio"
-            )
-        else:
-            try:
-                media.stream(call.call_id, parse_stream(value), call.remote_media)
-            except MediaError as error:
-                call.error_events.append(f"Call-Id: {call.call_id}: {error}")
-
-    def _keep(self, task: asyncio.Future[None]) -> None:
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _exec(self, command: str) -> None:
-        """<exec command>: run by the shell, in the background, as SIPp's system()."""
-        try:
-            process = await asyncio.create_subprocess_shell(
-                command, stdin=asyncio.subprocess.DEVNULL
-            )
-            await process.wait()
-        except OSError as error:
-            self.last_error = f"exec {command!r}: {error}"
-
-    def _set_destination(self, call: ScenarioCall, value: str) -> None:
-        """<setdest>: this call's next messages go to host:port over the protocol."""
-        protocol, host, port = value.split(" ", 2)
-        transport = {"udp": "udp", "tcp": "tcp", "tls": "tls"}.get(protocol)
-        if transport is None or not port.isdigit():
-            call.error_events.append(f"Call-Id: {call.call_id}: setdest {value!r} is invalid")
-            return
-        self._destinations[call.call_id] = Destination(transport, host, int(port))
-        self._flows.pop(call.call_id, None)
-
-    def _rtd_latency(self, name: str, ms: float) -> None:
-        if self.metrics is not None:
-            self.metrics.latency(f"rtd:{name}", ms, self._now())
-        if self._rtt_out is not None:
-            # -trace_rtt as SIPp writes it: when (ms since the epoch), the time, the rtd.
-            self._rtt_out.write(f"{time.time() * 1000:.6f};{ms:.6f};{name}\n")
-
-    def _scenario_log(self, level: str, text: str) -> None:
-        """<log> goes to -trace_logs; <warning> and <error> to -trace_err too."""
-        if self._log_out is not None:
-            self._log_out.write(text + "\n")
-            self._log_out.flush()
-        if level != "log":
-            self.last_error = text
-            if self._error_log is not None:
-                self._error_log.write(text, datetime.now())
-
     def _call_id(self, number: int) -> str:
         text = self.settings.call_id_format
         return (
@@ -627,206 +539,3 @@ class SippEngine(EngineControl):
             call.failure = call.failure or FailReason.TIMEOUT_ON_RECV
             call.aborted = interrupted
             self._settle(call, now)
-
-    # --- network -----------------------------------------------------------------------
-
-    def _send(self, call: ScenarioCall, data: bytes) -> None:
-        flow = self._flows.get(call.call_id)
-        moved = self._destinations.get(call.call_id) if self._destinations else None
-        if (
-            flow is None
-            and moved is None
-            and self._remote_flow is not None
-            and self._remote_flow.is_open
-        ):
-            # Every call goes to the same place: the socket or connection found for the
-            # first one serves them all, without a task per call (the pool would hand
-            # out the same one anyway).
-            flow = self._flows[call.call_id] = self._remote_flow
-        try:
-            if flow is not None and flow.is_open:
-                self.transports.send_on(flow, data)
-            else:
-                if moved is not None:
-                    destination = moved
-                else:
-                    target = self.settings.send_to or self.settings.remote
-                    assert target is not None
-                    host, port = target
-                    destination = Destination(self.settings.transport, host, port)
-                # Connecting is asynchronous; keep the task referenced until it ends.
-                task = asyncio.ensure_future(self._send_to(call, destination, data))
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
-                return
-        except TransportError as error:
-            call.error = str(error)
-            return
-        self._log("sent", flow, data)
-
-    async def _send_to(self, call: ScenarioCall, destination: Destination, data: bytes) -> None:
-        try:
-            flow = await self.transports.send(data, destination)
-        except TransportError as error:
-            call.state, call.failure = CallState.FAILED, FailReason.TCP_CONNECT
-            call.error = str(error)
-            self._settle(call, self._loop.time() if self._loop else 0.0)
-            self._poke()
-            return
-        self._flows.setdefault(call.call_id, flow)
-        if call.call_id not in self._destinations and (
-            self._remote_flow is None or not self._remote_flow.is_open
-        ):
-            self._remote_flow = flow
-        self._log("sent", flow, data)
-
-    def _log(self, direction: str, flow: Flow, data: bytes) -> None:
-        if self._message_log is not None:
-            self._message_log.write(
-                "sent" if direction == "sent" else "received",
-                flow.transport.upper(),
-                (f"{flow.local[0]}:{flow.local[1]}", f"{flow.remote[0]}:{flow.remote[1]}"),
-                data,
-                datetime.now(),
-            )
-
-    def _on_message(self, message: Request | Response, flow: Flow) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        now = loop.time()
-        raw = message.raw or bytes(message)
-        if self._message_log is not None:
-            self._log("received", flow, raw)
-        try:
-            call_id = message.call_id
-        except ParseError:
-            return
-        metrics = self.metrics
-        response = message if isinstance(message, Response) else None
-        if metrics is not None:
-            if response is not None:
-                metrics.response(now, response.status)
-            elif isinstance(message, Request):
-                metrics.request(now, message.method)
-        call = self.calls.get(call_id)
-        if call is None:
-            if call_id in self._dead:
-                self.stats.dead_call_message()
-                return
-            if self._starts_call(message) and self._stop is None and not self._draining:
-                self._flows[call_id] = flow
-                call = self._new_call(call_id, next(self._numbers), now)
-                call.started_at = now
-                if self.media is not None and b"m=" in raw:
-                    call.remote_media = remote_audio(raw)
-                    call.remote_video = remote_audio(raw, video=True)
-                call.receive(message, raw, now)
-                self._after(call, now)
-                return
-            self._out_of_call(message, flow)
-            return
-        if response is not None and call.answered_at is None:
-            self._setup_times(call, response, now)
-        if self.media is not None and b"m=" in raw:
-            call.remote_media = remote_audio(raw) or call.remote_media
-            call.remote_video = remote_audio(raw, video=True) or call.remote_video
-        self._flows.setdefault(call_id, flow)
-        events = self.stats.cumulative.events
-        before = events[Event.RETRANSMISSIONS]
-        call.receive(message, raw, now)
-        if metrics is not None and events[Event.RETRANSMISSIONS] != before:
-            metrics.retransmission(now)
-        self._after(call, now)
-
-    def _setup_times(self, call: ScenarioCall, response: Response, now: float) -> None:
-        """PDD (first 180/183) and setup time (first 2xx) of a call's INVITE."""
-        status = response.status
-        if status < 180 or status >= 300:
-            return
-        try:
-            if response.cseq.method != "INVITE":
-                return
-        except ParseError:
-            return
-        if status < 200:
-            if call.ringing_at is None:
-                call.ringing_at = now
-                if self.metrics is not None:
-                    self.metrics.latency("pdd", (now - call.started_at) * 1000, now)
-        else:
-            call.answered_at = now
-
-    def _starts_call(self, message: Request | Response) -> bool:
-        if self.client or not isinstance(message, Request):
-            return False
-        return self._first_request is not None and self._first_request == message.method
-
-    def _out_of_call(self, message: Request | Response, flow: Flow) -> None:
-        self.stats.out_of_call_message()
-        if (
-            self.settings.auto_answer
-            and isinstance(message, Request)
-            and message.method in _AUTO_ANSWERED
-        ):
-            with contextlib.suppress(ParseError, TransportError):
-                self.transports.send_on(flow, bytes(make_response(message, 200)))
-                self.stats.auto_answered()
-
-    def _on_malformed(self, data: bytes, error: ParseError, flow: Flow) -> None:
-        del data, error, flow
-        self.stats.out_of_call_message()
-
-    # --- 3PCC twin ---------------------------------------------------------------------
-
-    async def _open_twin(self) -> None:
-        """-3pcc: listen when the first twin command is <recvCmd>, else connect."""
-        mode, where = self.scenario.threepcc, self.settings.twin
-        if mode == "none" or where is None:
-            return
-        # When one twin ends, the other stops gracefully (SIPp: "One of the twin
-        # instances has ended -> exiting").
-        self.twin = TwinLink(self._on_command, lambda: self.request_stop("stop_gracefully"))
-        if mode == "controller-b":
-            await self.twin.listen(*where)
-        else:
-            await self.twin.connect(*where)
-
-    def _on_command(self, text: str) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        now = loop.time()
-        call_id = command_call_id(text)
-        if call_id is None:
-            self.stats.out_of_call_message()
-            return
-        call = self.calls.get(call_id)
-        if call is None:
-            if call_id in self._dead:
-                self.stats.dead_call_message()
-            elif (
-                not is_abort(text)
-                and self.scenario.commands
-                and isinstance(self.scenario.commands[0], RecvCmd)
-                and self._stop is None
-                and not self._draining
-            ):
-                # The B side controller: a command opens a call with the twin's Call-ID.
-                call = self._new_call(call_id, next(self._numbers), now)
-                call.started_at = now
-                call.receive_command(text, now)
-                self._after(call, now)
-            else:
-                self.stats.out_of_call_message()
-            self._poke()
-            return
-        if is_abort(text):
-            call.aborted_by_twin = True
-            call.state, call.failure = CallState.FAILED, FailReason.CALL_REJECTED
-            call.error, call.ended_at = "aborted by the 3PCC twin", now
-            self._settle(call, now)
-        else:
-            call.receive_command(text, now)
-            self._after(call, now)
-        self._poke()
