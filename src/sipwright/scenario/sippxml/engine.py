@@ -34,6 +34,7 @@ from sipwright.report.sipp_files import (
 from sipwright.report.sipp_stats import Event, FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
 from sipwright.scenario.sippxml.call_context import KeywordContext, RunContext
+from sipwright.scenario.sippxml.clock import clock as _clock
 from sipwright.scenario.sippxml.engine_control import EngineControl
 from sipwright.scenario.sippxml.engine_network import EngineNetwork
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
@@ -192,7 +193,7 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
             auth_password=settings.auth_password,
             injection=self.injection,
         )
-        now_wall, now = datetime.now(), loop.time()
+        now_wall, now = datetime.now(), _clock()
         scenario = self.scenario
         self.stats = Snapshot(
             start_wall=now_wall,
@@ -242,13 +243,13 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
             if self._handle is not None:
                 self._handle.cancel()
                 self._handle = None
-            self._abort_remaining(loop.time())
-            self._sample(loop.time(), final=True)
+            self._abort_remaining(_clock())
+            self._sample(_clock(), final=True)
             if self._stat_writer is not None:
-                self._stat_writer.write(self.stats, datetime.now(), loop.time())
+                self._stat_writer.write(self.stats, datetime.now(), _clock())
                 self._stat_writer.close()
             if settings.stats_json is not None:
-                write_stats_json(settings.stats_json, self.stats, datetime.now(), loop.time())
+                write_stats_json(settings.stats_json, self.stats, datetime.now(), _clock())
             if self.twin is not None:
                 await self.twin.close()
             if self.media is not None:
@@ -261,7 +262,7 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
                 if out is not None:
                     out.close()
             if settings.screen_file is not None:
-                self._write_screen(settings.screen_file, where, loop.time())
+                self._write_screen(settings.screen_file, where, _clock())
             self.shared.engine = None
             if self._owns_transport:
                 await self.shared.close()
@@ -275,7 +276,7 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
         self._handle = None
         loop = self._loop
         assert loop is not None
-        now = loop.time()
+        now = _clock()
         if self._stop is None and self._deadline is not None and now >= self._deadline:
             self._stop = "timeout"
         if self._stop is None:
@@ -318,7 +319,7 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
     def _poke(self) -> None:
         """Run the timer now (a stop, a rate change, the end of the run)."""
         if self._loop is not None:
-            self._arm_at(self._loop.time())
+            self._arm_at(_clock())
 
     def _copy_steps(self, metrics: RunMetrics) -> None:
         """Per-step counters, taken from SIPp's statistics (counted once, there):
@@ -515,7 +516,7 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
         else:
             candidates = []
         if self.scheduler is not None and self._stop is None and not self._draining:
-            due = self.scheduler.next_due(self._loop.time() if self._loop else 0.0)
+            due = self.scheduler.next_due(_clock())
             if due is not None:
                 candidates.append(due)
         return min(candidates) if candidates else None

@@ -16,6 +16,7 @@ from sipwright.net.address import Destination
 from sipwright.report.sipp_files import ScreenInfo, ScreenStep, ScreenWriter, render_screens
 from sipwright.report.sipp_stats import Snapshot
 from sipwright.scenario.sippxml.call import ScenarioCall
+from sipwright.scenario.sippxml.clock import clock as _clock
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.model import Scenario
 from sipwright.scenario.sippxml.program import Program
@@ -88,7 +89,7 @@ class EngineControl:
         return self._draining
 
     def _now(self) -> float:
-        return self._loop.time() if self._loop is not None else 0.0
+        return _clock()
 
     def current_rate(self) -> float:
         if self.scheduler is not None:

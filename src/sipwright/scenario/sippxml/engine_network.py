@@ -18,6 +18,7 @@ from sipwright.net.transport_layer import TransportError, TransportLayer
 from sipwright.report.sipp_files import MessageLog
 from sipwright.report.sipp_stats import Event, FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
+from sipwright.scenario.sippxml.clock import clock as _clock
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.scenario_media import ScenarioMedia, remote_audio
 from sipwright.sip.errors import ParseError
@@ -104,7 +105,7 @@ class EngineNetwork:
         except TransportError as error:
             call.state, call.failure = CallState.FAILED, FailReason.TCP_CONNECT
             call.error = str(error)
-            self._settle(call, self._loop.time() if self._loop else 0.0)
+            self._settle(call, _clock())
             self._poke()
             return
         self._flows.setdefault(call.call_id, flow)
@@ -128,7 +129,7 @@ class EngineNetwork:
         loop = self._loop
         if loop is None:
             return
-        now = loop.time()
+        now = _clock()
         raw = message.raw or bytes(message)
         if self._message_log is not None:
             self._log("received", flow, raw)

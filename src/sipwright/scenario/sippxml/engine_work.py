@@ -18,6 +18,7 @@ from sipwright.net.address import Destination, Flow
 from sipwright.report.sipp_files import ErrorLog
 from sipwright.report.sipp_stats import FailReason, Snapshot
 from sipwright.scenario.sippxml.call import CallState, ScenarioCall
+from sipwright.scenario.sippxml.clock import clock as _clock
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 from sipwright.scenario.sippxml.model import RecvCmd, Scenario
 from sipwright.scenario.sippxml.program import find_capture
@@ -174,7 +175,7 @@ class EngineWork:
         loop = self._loop
         if loop is None:
             return
-        now = loop.time()
+        now = _clock()
         call_id = command_call_id(text)
         if call_id is None:
             self.stats.out_of_call_message()
