@@ -29,6 +29,7 @@ import socket
 import ssl
 import string
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -1482,3 +1483,27 @@ __all__ = [
     "write_proxy_uac_scenario",
     "write_proxy_uas_scenario",
 ]
+
+
+def start_sipwright_sipp(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
+    """``python -m sipwright sipp ARGS -nostdin`` with stdout and stderr in one pipe;
+    end it with :func:`finish`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sipwright", "sipp", *args, "-nostdin"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
+    """Wait for ``process`` (killed if it outlives ``timeout``): exit code and output."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"did not exit:\n{output}") from None
+    return process.returncode, output

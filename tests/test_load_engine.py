@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -33,27 +31,6 @@ def uas(tmp_path: Path) -> Any:
         server.stop()
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sipwright", "sipp", *args, "-nostdin"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=cwd,
-    )
-
-
-def _finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"did not exit:\n{output}") from None
-    return process.returncode, output
-
-
 def _totals_add_up(report: dict[str, Any]) -> dict[str, int]:
     totals: dict[str, int] = report["totals"]
     assert totals["calls_started"] == (
@@ -64,7 +41,7 @@ def _totals_add_up(report: dict[str, Any]) -> dict[str, int]:
 
 
 def test_two_workers_give_one_runs_numbers(uas: int, tmp_path: Path) -> None:
-    process = _start(
+    process = peers.start_sipwright_sipp(
         [
             f"127.0.0.1:{uas}",
             "-sn",
@@ -91,7 +68,7 @@ def test_two_workers_give_one_runs_numbers(uas: int, tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    code, output = _finish(process)
+    code, output = peers.finish(process)
     assert code == 0, output
     assert "201 calls, 201 successful, 0 failed (exit 0, 2 workers)" in output
     report = json.loads((tmp_path / "run.json").read_text())
@@ -117,7 +94,7 @@ def test_sigint_stops_gracefully_and_writes_every_report(
     uas: int, tmp_path: Path, workers: str
 ) -> None:
     # Calls last 2 s: at the interrupt some have ended and many are still up.
-    process = _start(
+    process = peers.start_sipwright_sipp(
         [
             f"127.0.0.1:{uas}",
             "-sn",
@@ -147,7 +124,7 @@ def test_sigint_stops_gracefully_and_writes_every_report(
         time.sleep(0.1)
     time.sleep(3.0)  # let calls end and others start
     process.send_signal(signal.SIGINT)
-    code, output = _finish(process)
+    code, output = peers.finish(process)
     assert code == 0, output
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["interrupted"] is True
@@ -163,7 +140,7 @@ def test_sigint_stops_gracefully_and_writes_every_report(
 
 def test_prometheus_endpoint_scrapes_during_a_run(uas: int, tmp_path: Path) -> None:
     port = peers.free_port("tcp")
-    process = _start(
+    process = peers.start_sipwright_sipp(
         [
             f"127.0.0.1:{uas}",
             "-sn",
@@ -196,7 +173,7 @@ def test_prometheus_endpoint_scrapes_during_a_run(uas: int, tmp_path: Path) -> N
                         started = sample.value
         assert started > 0, text
     finally:
-        code, output = _finish(process)
+        code, output = peers.finish(process)
     assert code == 0, output
 
 
@@ -204,7 +181,7 @@ def test_uas_workers_share_one_port(tmp_path: Path) -> None:
     """--workers 2 on a UAS: both bind the port (SO_REUSEPORT); two SIPp clients
     from different ports are spread by the kernel; the coordinator adds them up."""
     port = peers.free_sip_port()
-    server = _start(
+    server = peers.start_sipwright_sipp(
         [
             "-sn",
             "uas",
@@ -237,7 +214,7 @@ def test_uas_workers_share_one_port(tmp_path: Path) -> None:
             )  # fmt: skip
         for client in clients:
             assert client.wait_exit(40) == 0, client.log_tail()
-        code, output = _finish(server)
+        code, output = peers.finish(server)
     finally:
         for client in clients:
             client.stop()

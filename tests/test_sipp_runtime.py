@@ -24,33 +24,12 @@ def _uas(tmp_path: Path) -> tuple[peers.SippPeer, int]:
     return peers.sipp_uas(port, tmp_path=tmp_path, name="uas"), port
 
 
-def _client(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sipwright", "sipp", *args, "-nostdin"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=cwd,
-    )
-
-
-def _finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"did not exit:\n{output}") from None
-    return process.returncode, output
-
-
 @pytest.mark.peers
 def test_control_socket_sets_the_rate_dumps_and_quits(tmp_path: Path) -> None:
     uas, port = _uas(tmp_path)
     control = peers.free_port("udp")
     try:
-        client = _client(
+        client = peers.start_sipwright_sipp(
             [
                 "-sn",
                 "uac",
@@ -72,7 +51,7 @@ def test_control_socket_sets_the_rate_dumps_and_quits(tmp_path: Path) -> None:
                 sock.sendto(command, ("127.0.0.1", control))
                 time.sleep(0.5)
             sock.sendto(b"q", ("127.0.0.1", control))
-        code, output = _finish(client)
+        code, output = peers.finish(client)
     finally:
         uas.stop()
     assert code == 0, output
@@ -88,7 +67,7 @@ def test_control_socket_sets_the_rate_dumps_and_quits(tmp_path: Path) -> None:
 def test_trace_err_and_trace_screen_files(tmp_path: Path) -> None:
     # Nothing answers on this port: every call times out on its first <recv>.
     port = peers.free_sip_port()
-    client = _client(
+    client = peers.start_sipwright_sipp(
         [
             "-sn",
             "uac",
@@ -106,7 +85,7 @@ def test_trace_err_and_trace_screen_files(tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    code, output = _finish(client)
+    code, output = peers.finish(client)
     assert code == 1, output
     errors = list(tmp_path.glob("uac_*_errors.log"))
     screens = list(tmp_path.glob("uac_*_screen.log"))
@@ -124,7 +103,7 @@ def test_rate_ramp_stops_past_rate_max_and_users_keep_a_population(tmp_path: Pat
     uas, port = _uas(tmp_path)
     try:
         remote = [f"127.0.0.1:{port}", "-i", "127.0.0.1", "-d", "100"]
-        ramp = _client(
+        ramp = peers.start_sipwright_sipp(
             [
                 "-sn",
                 "uac",
@@ -140,12 +119,14 @@ def test_rate_ramp_stops_past_rate_max_and_users_keep_a_population(tmp_path: Pat
             ],
             tmp_path,
         )
-        code, output = _finish(ramp)
+        code, output = peers.finish(ramp)
         assert code == 0, output
         # 4 + 8 + 12 calls in the three one-second steps, then the ramp is over.
         assert "24 calls, 24 successful" in output, output
-        users = _client(["-sn", "uac", *remote, "-users", "3", "-m", "9"], tmp_path)
-        code, output = _finish(users)
+        users = peers.start_sipwright_sipp(
+            ["-sn", "uac", *remote, "-users", "3", "-m", "9"], tmp_path
+        )
+        code, output = peers.finish(users)
         assert code == 0, output
         assert "9 calls, 9 successful" in output, output
     finally:
@@ -191,12 +172,12 @@ def test_trace_rtt_and_trace_logs_files(tmp_path: Path) -> None:
     compat = Path(__file__).parent / "compat"
     uas, port = _uas(tmp_path)
     try:
-        client = _client(
+        client = peers.start_sipwright_sipp(
             ["-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-m", "3", "-r", "10",
              "-trace_rtt"],
             tmp_path,
         )  # fmt: skip
-        code, output = _finish(client)
+        code, output = peers.finish(client)
     finally:
         uas.stop()
     assert code == 0, output
@@ -214,12 +195,12 @@ def test_trace_rtt_and_trace_logs_files(tmp_path: Path) -> None:
         name="early_uas",
     ):  # fmt: skip
         peers.wait_for_bound(port, "udp", 10)
-        client = _client(
+        client = peers.start_sipwright_sipp(
             ["-sf", str(compat / "early_media_183_uac.xml"), f"127.0.0.1:{port}",
              "-i", "127.0.0.1", "-m", "2", "-r", "10", "-trace_logs"],
             tmp_path,
         )  # fmt: skip
-        code, output = _finish(client)
+        code, output = peers.finish(client)
     assert code == 0, output
     (logs,) = tmp_path.glob("early_media_183_uac_*_logs.log")
     lines = logs.read_text().splitlines()

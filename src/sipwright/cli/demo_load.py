@@ -73,9 +73,12 @@ async def _demo(args: argparse.Namespace) -> int:
         uas.request_stop("quit")
         await uas_task
     info = run_info(
-        uac, workers=1, interrupted=uac.interrupted, duration_s=time.monotonic() - started
+        uac.settings,
+        "demo: built-in uac against built-in uas",
+        workers=1,
+        interrupted=uac.interrupted,
+        duration_s=time.monotonic() - started,
     )
-    info["scenario"] = "demo: built-in uac against built-in uas"
     lines = observer.finish(uac.metrics, info)
     print(
         f"UAC: {uac.processed} calls, {uac.processed - uac.failed} successful, "

@@ -142,7 +142,8 @@ async def _run_chain(
             code = await engine.run()
             if number == len(phases) and observer is not None:
                 info = run_info(
-                    engine,
+                    settings,
+                    program.scenario.name or program.scenario.file,
                     workers=1,
                     interrupted=engine.interrupted,
                     duration_s=time.monotonic() - started,
@@ -327,19 +328,23 @@ def _file_stem(scenario: Scenario) -> str:
     return Path(name).stem
 
 
-def _host_port(text: str | None, option: str) -> tuple[str, int] | None:
-    """host[:port] (port 5060 by default; [v6]:port)."""
+def _host_port(
+    text: str | None, option: str, default_port: int | None = 5060
+) -> tuple[str, int] | None:
+    """host[:port] or [v6]:port; without a port, ``default_port`` (None: required)."""
     if text is None:
         return None
+    default = "" if default_port is None else str(default_port)
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else "5060"
+        port = rest[1:] if rest.startswith(":") else default
     else:
         host, colon, port = text.rpartition(":")
         if not colon:
-            host, port = text, "5060"
+            host, port = text, default
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SippUsageError(f"{option} {text}: expected host[:port]")
+        expected = "host[:port]" if default_port is not None else "host:port"
+        raise SippUsageError(f"{option} {text}: expected {expected}")
     return host, int(port)
 
 
@@ -351,10 +356,7 @@ def _twin(options: SippOptions, scenario: Scenario) -> tuple[str, int] | None:
         return None
     if not text:
         raise SippUsageError(f"{scenario.file}: a 3PCC scenario needs -3pcc host:port")
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SippUsageError(f"-3pcc {text}: expected host:port")
-    return host.strip("[]"), int(port)
+    return _host_port(text, "-3pcc", default_port=None)
 
 
 def _tls(

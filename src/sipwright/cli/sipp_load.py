@@ -14,7 +14,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from sipwright.report.html_report import write_html_report
 from sipwright.report.json_report import write_json_report
 from sipwright.report.prometheus import PrometheusExporter, start_exporter
 from sipwright.scenario.sippxml.engine import SippEngine
+from sipwright.scenario.sippxml.engine_settings import EngineSettings
 
 __all__ = ["LoadObserver", "LoadOptions", "WorkerPipe", "load_options"]
 
@@ -161,21 +162,23 @@ class WorkerPipe:
 
 
 def run_info(
-    engine: SippEngine, *, workers: int, interrupted: bool, duration_s: float
+    settings: EngineSettings,
+    scenario: str,
+    *,
+    workers: int,
+    interrupted: bool,
+    duration_s: float,
 ) -> dict[str, Any]:
-    """The run facts of the JSON/HTML report for ``engine``'s scenario."""
-    settings = engine.settings
+    """The run facts of the JSON/HTML report (``settings`` of the whole run, not of
+    one worker's share)."""
     target = f"{settings.remote[0]}:{settings.remote[1]}" if settings.remote else None
     return {
-        "scenario": engine.scenario.name or engine.scenario.file,
+        "scenario": scenario,
         "transport": settings.transport,
         "target": target,
         "duration_s": duration_s,
         "workers": workers,
-        "target_rate": settings.rate.rate / settings.rate.period * workers,
+        "target_rate": settings.rate.rate / settings.rate.period,
         "max_calls": settings.rate.max_calls,
         "interrupted": interrupted,
     }
-
-
-Printer = Callable[[str], None]

@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sipwright.cli.sipp_load import LoadObserver, LoadOptions
+from sipwright.cli.sipp_load import LoadObserver, LoadOptions, run_info
 from sipwright.load.metrics import RunMetrics
 from sipwright.report.sipp_files import TraceStatWriter, write_stats_json
 from sipwright.report.sipp_stats import Snapshot
@@ -140,16 +139,13 @@ async def run_workers(
             f"{calls.failed_calls} failed (exit {code}, {load.workers} workers)",
             flush=True,
         )
-    info: dict[str, Any] = {
-        "scenario": scenario_name,
-        "transport": settings.transport,
-        "target": f"{settings.remote[0]}:{settings.remote[1]}" if settings.remote else None,
-        "duration_s": now - start,
-        "workers": load.workers,
-        "target_rate": settings.rate.rate / settings.rate.period,
-        "max_calls": settings.rate.max_calls,
-        "interrupted": interrupted,
-    }
+    info = run_info(
+        settings,
+        scenario_name,
+        workers=load.workers,
+        interrupted=interrupted,
+        duration_s=now - start,
+    )
     observer.started = started_wall
     for line in observer.finish(metrics, info):
         print(line, flush=True)

@@ -173,7 +173,8 @@ class CallActions:
         elif isinstance(action, ToDouble):
             variables[action.assign_to] = _parse_double(variables.get(action.variable))
         elif isinstance(action, Log):
-            self.log(action.level, self._log_text(action))
+            # SIPp expands keywords ([call_id], [$var] ...) in log messages.
+            self.log(action.level, self._render(action.file, action.line, action.message))
             if action.level == "error":
                 # SIPp treats <error> as fatal: the whole run stops (exit 255).
                 self.stop_requested = "fatal"
@@ -199,10 +200,6 @@ class CallActions:
                 return False
             self.stop_requested = action.command
         return True
-
-    def _log_text(self, action: Log) -> str:
-        """The message with its keywords ([call_id], [$var] ...) expanded, as SIPp does."""
-        return self._render(action.file, action.line, action.message)
 
     def _render(self, file: str, line: int, text: str) -> str:
         """An action's text with its keywords expanded (as written if it has none or

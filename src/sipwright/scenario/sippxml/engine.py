@@ -225,12 +225,9 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
                 self.scheduler.pause(now)
         await self._open_twin()
         if self.scenario.has_media or settings.rtp_echo:
-            self.media = ScenarioMedia(
-                settings.media_ip or settings.local_ip,
-                settings.media_port if settings.rtp_echo or self.scenario.has_media else None,
-            )
+            self.media = ScenarioMedia(settings.media_ip or settings.local_ip, settings.media_port)
             if settings.rtp_echo:
-                await self.media.start()
+                await self.media.set_echo(True)
         self._deadline = now + settings.global_timeout if settings.global_timeout else None
         self._next_dump = now + settings.stat_period
         self._next_sample = now

@@ -153,9 +153,7 @@ class EngineNetwork:
                 self._flows[call_id] = flow
                 call = self._new_call(call_id, next(self._numbers), now)
                 call.started_at = now
-                if self.media is not None and b"m=" in raw:
-                    call.remote_media = remote_audio(raw)
-                    call.remote_video = remote_audio(raw, video=True)
+                self._note_media(call, raw)
                 call.receive(message, raw, now)
                 self._after(call, now)
                 return
@@ -163,9 +161,7 @@ class EngineNetwork:
             return
         if response is not None and call.answered_at is None:
             self._setup_times(call, response, now)
-        if self.media is not None and b"m=" in raw:
-            call.remote_media = remote_audio(raw) or call.remote_media
-            call.remote_video = remote_audio(raw, video=True) or call.remote_video
+        self._note_media(call, raw)
         self._flows.setdefault(call_id, flow)
         events = self.stats.cumulative.events
         before = events[Event.RETRANSMISSIONS]
@@ -173,6 +169,12 @@ class EngineNetwork:
         if metrics is not None and events[Event.RETRANSMISSIONS] != before:
             metrics.retransmission(now)
         self._after(call, now)
+
+    def _note_media(self, call: ScenarioCall, raw: bytes) -> None:
+        """Where the peer's SDP wants audio and video (for play_pcap, rtp_stream)."""
+        if self.media is not None and b"m=" in raw:
+            call.remote_media = remote_audio(raw) or call.remote_media
+            call.remote_video = remote_audio(raw, video=True) or call.remote_video
 
     def _setup_times(self, call: ScenarioCall, response: Response, now: float) -> None:
         """PDD (first 180/183) and setup time (first 2xx) of a call's INVITE."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipwright.media.errors import MediaError
-from sipwright.media.pcap_source import read_pcap_rtp
 from sipwright.scenario.sippxml.distributions import (
     Distribution,
     Exponential,
@@ -54,6 +53,7 @@ from sipwright.scenario.sippxml.model_actions import (
     UrlEncode,
     VerifyAuth,
 )
+from sipwright.scenario.sippxml.scenario_media import load_capture, parse_stream, stream_audio
 
 __all__ = ["SUPPORTED_ACTIONS", "Program", "RunSettings", "sample"]
 
@@ -192,7 +192,7 @@ def _check_capture(action: PlayPcap) -> None:
     if action.media == "image":
         raise ScenarioError(action.file, action.line, "play_pcap_image (T.38) is not supported")
     try:
-        read_pcap_rtp(find_capture(action.path))
+        load_capture(str(find_capture(action.path)))
     except MediaError as error:
         raise ScenarioError(
             action.file, action.line, f"play_pcap_{action.media}: {error}"
@@ -201,12 +201,6 @@ def _check_capture(action: PlayPcap) -> None:
 
 def _check_stream(action: RtpStream) -> None:
     """rtp_stream's file and payload type are checked when the scenario loads."""
-    # Imported here: the media module is only needed by scenarios that stream.
-    from sipwright.scenario.sippxml.scenario_media import (  # noqa: PLC0415
-        parse_stream,
-        stream_audio,
-    )
-
     try:
         stream_audio(str(parse_stream(action.value).path))
     except MediaError as error:

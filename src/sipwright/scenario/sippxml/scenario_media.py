@@ -34,6 +34,7 @@ __all__ = [
     "RemoteMedia",
     "ScenarioMedia",
     "StreamRequest",
+    "load_capture",
     "parse_stream",
     "remote_audio",
     "stream_audio",
@@ -62,7 +63,8 @@ def remote_audio(raw: bytes, *, video: bool = False) -> RemoteMedia | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _capture(path: str) -> PcapStream:
+def load_capture(path: str) -> PcapStream:
+    """A capture's RTP, read once (when the scenario loads) for every playback."""
     return read_pcap_rtp(Path(path))
 
 
@@ -127,7 +129,7 @@ class _Socket(asyncio.DatagramProtocol):
 class ScenarioMedia:
     """The RTP side of one engine: playbacks in flight and the echo socket."""
 
-    def __init__(self, media_ip: str, echo_port: int | None) -> None:
+    def __init__(self, media_ip: str, echo_port: int) -> None:
         self.media_ip = media_ip
         self.echo_port = echo_port
         self._echo: _Socket | None = None
@@ -137,18 +139,9 @@ class ScenarioMedia:
         self.packets_sent = 0
         self.errors: list[str] = []
 
-    @staticmethod
-    def check_capture(path: str) -> None:
-        """Read the capture now, so that a bad file fails when the scenario loads."""
-        _capture(path)
-
-    async def start(self) -> None:
-        if self.echo_port is not None:
-            await self.set_echo(True)
-
     async def set_echo(self, on: bool) -> None:
         """Echo RTP arriving at [media_ip]:[media_port] (SIPp's -rtp_echo)."""
-        if on and self._echo is None and self.echo_port is not None:
+        if on and self._echo is None:
             loop = asyncio.get_running_loop()
             _, protocol = await loop.create_datagram_endpoint(
                 lambda: _Socket(echo=True), local_addr=(self.media_ip, self.echo_port)
@@ -165,7 +158,7 @@ class ScenarioMedia:
     async def _play(self, path: str, remote: RemoteMedia) -> None:
         loop = asyncio.get_running_loop()
         try:
-            stream = _capture(path)
+            stream = load_capture(path)
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _Socket(echo=False), local_addr=(self.media_ip, 0)
             )
