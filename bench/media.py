@@ -32,6 +32,7 @@ from sipwright.media.pcap_source import read_pcap_rtp
 from sipwright.media.session import MediaSession, StreamParams
 from sipwright.media.sources import ToneSource
 from sipwright.media.srtp import SrtpContext
+from sipwright.net.loop import run as run_loop
 
 HOST = "127.0.0.1"
 SUITE = "AES_CM_128_HMAC_SHA1_80"
@@ -70,11 +71,15 @@ async def _calls(count: int, seconds: float, srtp: bool) -> tuple[float, float, 
         await asyncio.sleep(0.1)
 
 
+def _steps(max_calls: int) -> list[int]:
+    """Calls to try: 25, 50, then every 50 up to ``max_calls``."""
+    return [n for n in (25, *range(50, max_calls + 1, 50)) if n <= max_calls]
+
+
 async def _scale(seconds: float, srtp: bool, max_calls: int) -> None:
     label = "SRTP" if srtp else "plain"
     best = 0
-    count = 25
-    while count <= max_calls:
+    for count in _steps(max_calls):
         late, cpu, sent = await _calls(count, seconds, srtp)
         per_call = cpu / seconds / count * 100
         print(
@@ -84,8 +89,7 @@ async def _scale(seconds: float, srtp: bool, max_calls: int) -> None:
         if late >= 0.01:
             break
         best = count
-        count *= 2
-    print(f"  {label}: {best} calls (2 x {best} streams) with < 1 % of packets > 5 ms late")
+    print(f"  {label}: {2 * best} streams ({best} calls) with < 1 % of packets > 5 ms late")
 
 
 async def _replay(stream_count: int) -> tuple[float, int]:
@@ -155,7 +159,11 @@ def _sipp(calls: int, limit: int, core: int) -> tuple[float, int] | None:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    print(f"one core (CPU {args.core}), {args.seconds:g} s per step, PCMU, 20 ms packets")
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    print(
+        f"one core (CPU {args.core}), {args.seconds:g} s per step, PCMU, 20 ms packets, "
+        f"{loop} event loop"
+    )
     await _scale(args.seconds, False, args.max_calls)
     await _scale(args.seconds, True, args.max_calls)
     if not (SIPP_PCAPS / "g711a.pcap").exists():
@@ -182,13 +190,14 @@ async def _main(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per step")
-    parser.add_argument("--max-calls", type=int, default=800, help="stop doubling here")
+    parser.add_argument("--max-calls", type=int, default=600, help="the last step")
     parser.add_argument("--core", type=int, default=0, help="CPU to pin to")
     parser.add_argument("--skip-sipp", action="store_true")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
-    asyncio.run(_main(args))
+    # The loop the load engine runs on: uvloop unless SIPWRIGHT_NO_UVLOOP is set.
+    run_loop(_main(args))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from sipwright.media.errors import MediaError
 
-__all__ = ["RtpPacket", "is_rtcp"]
+__all__ = ["RtpPacket", "is_rtcp", "pack_header", "read_packet"]
 
 _HEADER = struct.Struct("!BBHII")
+_PLAIN = 0x80  # first octet of V=2 with no padding, no extension and no CSRC
 
 
 def is_rtcp(data: bytes) -> bool:
@@ -102,3 +103,24 @@ class RtpPacket:
             extension=extension,
             padding=padding,
         )
+
+
+def pack_header(payload_type: int, marker: bool, sequence: int, timestamp: int, ssrc: int) -> bytes:
+    """The 12-octet fixed header of a packet with no CSRC or extension (§5.1): what a
+    media pump sends 50 times a second per stream, without building an RtpPacket.
+    The caller keeps the fields in range (sequence 16 bits, timestamp/SSRC 32 bits)."""
+    return _HEADER.pack(_PLAIN, payload_type | (0x80 if marker else 0), sequence, timestamp, ssrc)
+
+
+def read_packet(data: bytes) -> tuple[int, bool, int, int, int, bytes]:
+    """(payload type, marker, sequence, timestamp, SSRC, payload) of one packet.
+
+    The common case, a bare 12-octet header, is read with one unpack; anything else
+    (CSRCs, an extension, padding, a bad version) goes through :meth:`RtpPacket.parse`,
+    which also says what is wrong (:class:`MediaError`)."""
+    if len(data) >= 12 and data[0] == _PLAIN:
+        _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+        return second & 0x7F, second >= 0x80, seq, ts, ssrc, data[12:]
+    packet = RtpPacket.parse(data)
+    return (packet.payload_type, packet.marker, packet.sequence_number, packet.timestamp,
+            packet.ssrc, packet.payload)  # fmt: skip

@@ -9,6 +9,9 @@ This module receives (SRTP, RTP, DTMF detection, the recording of what arrives) 
 owns the sockets; sending is :class:`~sipwright.media.rtp_sender.RtpSender`'s and
 the RTCP reports are :class:`~sipwright.media.rtcp_reporter.RtcpReporter`'s, whose
 timer runs here (a report every ~5 s, and one with BYE when the session stops).
+Both timers are jobs of the loop's :class:`~sipwright.media.pacer.Pacer`: a session
+has no task of its own.  Received packets are only decoded when something listens to
+the audio (a recording, in-band DTMF detection).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from sipwright.media.call_stats import DetectedDigit, MediaStats
 from sipwright.media.dtmf import EventReceiver, ToneDetector
 from sipwright.media.errors import MediaError
 from sipwright.media.g711 import CODECS_BY_PT, G711Codec
+from sipwright.media.pacer import PacerJob, pacer_for
 from sipwright.media.pcap_source import PcapStream
 from sipwright.media.quality import estimate
 from sipwright.media.rtcp_reporter import RtcpReporter
-from sipwright.media.rtp import RtpPacket, is_rtcp
+from sipwright.media.rtp import is_rtcp, read_packet
 from sipwright.media.rtp_sender import RtpSender
 from sipwright.media.sources import AudioSource
 from sipwright.media.srtp import SrtpContext
@@ -57,7 +61,7 @@ class StreamParams:
 
 
 class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str | int, ...]], None]) -> None:
         self.on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -65,7 +69,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.on_datagram(data, (str(addr[0]), int(addr[1])))
+        self.on_datagram(data, addr)  # made an Address only when it is latched
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP port unreachable before the peer listens: not our problem
@@ -93,7 +97,7 @@ class MediaSession:
         self.cname = cname.encode()
         self._stats = MediaStats()
         self._rx = ReceiverStats()
-        self.sender = RtpSender(self, self.source, self._stats, self._record_sent)
+        self.sender = RtpSender(self, self.source, self._stats)
         self.reporter = RtcpReporter(self.sender.ssrc, self.cname, self._rx,
                                      self.sender.counters, self._stats)  # fmt: skip
         self._events = EventReceiver()
@@ -109,7 +113,7 @@ class MediaSession:
         self._latched = False
         self._rtp: _Socket | None = None
         self._rtcp: _Socket | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._report_job: PacerJob | None = None
         self.port = 0
         self.stopped = False
 
@@ -145,11 +149,12 @@ class MediaSession:
             WavWriter(received, rate) if received is not None else None,
             WavWriter(sent, rate) if sent is not None else None,
         ]
+        self.sender.record_sent = self._record_sent if sent is not None else None
         self.update(params)
-        loop = asyncio.get_running_loop()
         if not self.echo:
-            self._tasks.append(loop.create_task(self.sender.run()))
-        self._tasks.append(loop.create_task(self._report_loop()))
+            self.sender.start()
+        first = time.monotonic() + self.reporter.next_interval()
+        self._report_job = pacer_for().add(self._report_tick, first)
 
     def update(self, params: StreamParams) -> None:
         """New parameters (a re-INVITE): keep a latched address unless the peer moved."""
@@ -170,8 +175,9 @@ class MediaSession:
         if self.stopped:
             return
         self.stopped = True
-        for task in self._tasks:
-            task.cancel()
+        self.sender.stop()
+        if self._report_job is not None:
+            self._report_job.cancel()
         if self.params is not None:
             self.send_report(bye=True)
         for sock in (self._rtp, self._rtcp):
@@ -180,15 +186,10 @@ class MediaSession:
         for writer in self._writers:
             if writer is not None:
                 writer.close()
-        self.sender.stop()
 
     async def stop(self) -> None:
-        """:meth:`close`, and wait until the pumps have ended."""
-        tasks = list(self._tasks)
+        """:meth:`close` (kept awaitable: callers need not know there is nothing to await)."""
         self.close()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     # --- sending (RtpLink for the sender) --------------------------------------------
 
@@ -227,7 +228,7 @@ class MediaSession:
 
     # --- receiving -------------------------------------------------------------------
 
-    def _on_rtp(self, data: bytes, addr: Address) -> None:
+    def _on_rtp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         params = self.params
         if params is None:
             return
@@ -240,22 +241,18 @@ class MediaSession:
         if is_rtcp(data):
             return
         try:
-            packet = RtpPacket.parse(data)
+            pt, marker, seq, ts, ssrc, payload = read_packet(data)
         except MediaError:
             self._stats.malformed += 1
             return
         if self.latch and not self._latched:
             self._latched = True
-            self._remote = addr
-        now = asyncio.get_running_loop().time()
-        is_event = packet.payload_type == params.dtmf_payload_type
-        ts, pt = packet.timestamp, packet.payload_type
-        self._rx.receive(
-            packet.ssrc, packet.sequence_number, ts, now, len(packet.payload), timed=not is_event
-        )
+            self._remote = (str(addr[0]), int(addr[1]))
+        is_event = pt == params.dtmf_payload_type
+        self._rx.receive(ssrc, seq, ts, time.monotonic(), len(payload), timed=not is_event)
         if is_event:
             with contextlib.suppress(MediaError):
-                digit = self._events.receive(ts, packet.payload)
+                digit = self._events.receive(ts, payload)
                 if digit is not None:
                     self.detected(digit, "rfc4733")
             return
@@ -263,8 +260,10 @@ class MediaSession:
         if codec is None:
             return
         if self.echo:
-            self.sender.send(pt, packet.payload, packet.marker, ts)
-        samples = codec.decode(packet.payload)
+            self.sender.send(pt, payload, marker, ts)
+        if self._writers[0] is None and self._inband is None:
+            return  # nobody listens: no need to decode
+        samples = codec.decode(payload)
         self._record(ts, samples)
         if self._inband is not None:
             for digit in self._inband.feed(samples):
@@ -304,7 +303,7 @@ class MediaSession:
 
     # --- RTCP ------------------------------------------------------------------------
 
-    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+    def _on_rtcp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         params = self.params
         if params is None:
             return
@@ -314,7 +313,7 @@ class MediaSession:
                 return
             data = plain
         if self.reporter.receive(data, time.time()) and self.latch:
-            self._remote_rtcp = addr
+            self._remote_rtcp = (str(addr[0]), int(addr[1]))
 
     def send_report(self, bye: bool = False) -> None:
         """An RTCP compound packet now (SR or RR, SDES, and BYE when asked)."""
@@ -328,10 +327,9 @@ class MediaSession:
             self._rtcp.transport.sendto(data, self._remote_rtcp)
             self._stats.rtcp_sent += 1
 
-    async def _report_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.reporter.next_interval())
-            self.send_report()
+    def _report_tick(self, deadline: float, now: float) -> float:
+        self.send_report()
+        return now + self.reporter.next_interval()
 
     # --- figures ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ _NTP_EPOCH = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 _MAX_DROPOUT = 3000  # A.1: a jump this far ahead is still in sequence
 _MAX_MISORDER = 100  # A.1: this far behind is reordering, anything else a restart
 _SEQ_MOD = 1 << 16
+_DUP_WINDOW = 1024  # duplicates are noticed among this many recent sequence numbers
 
 
 def ntp_from_unix(wall: float) -> int:
@@ -81,7 +82,9 @@ class ReceiverStats:
         self.jitter = 0.0  # in timestamp units, as RTCP carries it
         self.max_jitter = 0.0
         self._last_sr: tuple[int, float] | None = None  # (middle 32 NTP bits, arrived)
-        self._seen: set[int] = set()
+        # Recent extended sequence numbers, slot = number modulo the window: a fixed
+        # size however long the call (a set of every number would grow 50 a second).
+        self._seen = [-1] * _DUP_WINDOW
 
     def _init_seq(self, seq: int) -> None:
         self.base_seq = seq
@@ -91,7 +94,7 @@ class ReceiverStats:
         self._expected_prior = 0
         self._received_prior = 0
         self._bad_seq = _SEQ_MOD + 1
-        self._seen = set()
+        self._seen = [-1] * _DUP_WINDOW
 
     def receive(
         self, ssrc: int, seq: int, timestamp: int, arrival: float, size: int, *, timed: bool = True
@@ -124,10 +127,11 @@ class ReceiverStats:
                 self._bad_seq = (seq + 1) % _SEQ_MOD
                 return False
         extended = self._extend(seq)
-        if extended in self._seen:
+        slot = extended % _DUP_WINDOW
+        if self._seen[slot] == extended:
             self.duplicates += 1
-        elif len(self._seen) < 1 << 20:  # bounded: long calls just stop noticing
-            self._seen.add(extended)
+        else:
+            self._seen[slot] = extended
         self.received += 1
         if timed:
             self._jitter(timestamp, arrival)
