@@ -22,13 +22,15 @@ import contextlib
 import functools
 import random
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from sipwright.media.errors import MediaError
+from sipwright.media.pacer import PacerJob, pacer_for
 from sipwright.media.pcap_source import PcapStream, read_pcap_rtp
-from sipwright.media.rtp import RtpPacket
+from sipwright.media.rtp import pack_header
 
 __all__ = [
     "RemoteMedia",
@@ -125,17 +127,111 @@ class _Socket(asyncio.DatagramProtocol):
             self.transport.sendto(data, addr)
             self.echoed += 1
 
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable from a peer that is not listening (yet)
+
+
+class _Outgoing:
+    """One RTP stream in flight (a playback or an rtp_stream), sent from pacer jobs.
+
+    A fresh source (RFC 3550 §5.1): random SSRC, sequence and timestamp base."""
+
+    def __init__(self, media: ScenarioMedia, what: str, remote: RemoteMedia) -> None:
+        self.media = media
+        self.what = what
+        self.remote = remote
+        self.ssrc = random.getrandbits(32)
+        self.sequence = random.getrandbits(16)
+        self.base = random.getrandbits(32)
+        self.job: PacerJob | None = None
+
+    def send(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> bool:
+        """One packet; False (the error noted) when the socket refuses it."""
+        header = pack_header(
+            payload_type, marker, self.sequence, (self.base + timestamp) & 0xFFFFFFFF, self.ssrc
+        )
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        try:
+            self.media.sendto(header + payload, self.remote)
+        except OSError as error:
+            self.media.errors.append(f"{self.what}: {error}")
+            return False
+        self.media.packets_sent += 1
+        return True
+
+
+class _Playback(_Outgoing):
+    """play_pcap_audio/video: the capture's packets at their captured offsets."""
+
+    def __init__(self, media: ScenarioMedia, path: str, stream: PcapStream, remote: RemoteMedia):
+        super().__init__(media, f"play_pcap_audio {path}", remote)
+        self.stream = stream
+        self.next = 0
+        self.start = 0.0
+
+    def tick(self, deadline: float, now: float) -> float | None:
+        packets = self.stream.packets
+        packet = packets[self.next]
+        if not self.send(packet.payload_type, packet.marker, packet.timestamp_offset,
+                         packet.payload):  # fmt: skip
+            return None
+        self.next += 1
+        return self.start + packets[self.next].offset if self.next < len(packets) else None
+
+
+class _AudioStream(_Outgoing):
+    """rtp_stream: the file's octets, 160 every 20 ms, ``loops`` times (-1: forever)."""
+
+    def __init__(self, media: ScenarioMedia, call_id: str, request: StreamRequest,
+                 audio: bytes, remote: RemoteMedia) -> None:  # fmt: skip
+        super().__init__(media, f"rtp_stream {request.path}", remote)
+        self.call_id = call_id
+        self.request = request
+        self.audio = audio
+        self.offset = 0
+        self.loops = request.loops
+        self.stamp = 0
+        self.fill = b"\xff" if request.payload_type == 0 else b"\xd5"  # coded silence
+
+    def tick(self, deadline: float, now: float) -> float | None:
+        # Absolute deadlines (20 ms apart): no drift over long streams.  A paused
+        # stream keeps its place in the file and its clock.
+        following = deadline + 0.020
+        if self.call_id in self.media.paused:
+            return following
+        size = STREAM_PAYLOADS[self.request.payload_type]
+        chunk = self.audio[self.offset : self.offset + size]
+        self.offset += size
+        if self.offset >= len(self.audio):
+            self.offset = 0
+            if self.loops > 0:
+                self.loops -= 1
+        if not self.send(
+            self.request.payload_type, False, self.stamp, chunk.ljust(size, self.fill)
+        ):
+            return None
+        self.stamp += size
+        return following if self.loops != 0 else None
+
 
 class ScenarioMedia:
-    """The RTP side of one engine: playbacks in flight and the echo socket."""
+    """The RTP side of one engine: streams in flight and the echo socket.
+
+    Every stream goes out of one UDP socket, the media port's ([media_ip]:[media_port],
+    which the scenario's SDP announces, so a peer that latches sends back there) or,
+    when that port is taken, any port.  Packets are sent from jobs of the loop's
+    :class:`~sipwright.media.pacer.Pacer`: no task per playback."""
 
     def __init__(self, media_ip: str, echo_port: int) -> None:
         self.media_ip = media_ip
         self.echo_port = echo_port
         self._echo: _Socket | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._streams: dict[str, asyncio.Task[None]] = {}  # call-id -> rtp_stream
-        self._paused: set[str] = set()
+        self._sender: asyncio.DatagramTransport | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._waiting: list[tuple[_Playback | _AudioStream, float]] = []
+        self._jobs: set[PacerJob] = set()
+        self._streams: dict[str, _AudioStream] = {}  # call-id -> rtp_stream
+        self.paused: set[str] = set()
         self.packets_sent = 0
         self.errors: list[str] = []
 
@@ -143,121 +239,118 @@ class ScenarioMedia:
         """Echo RTP arriving at [media_ip]:[media_port] (SIPp's -rtp_echo)."""
         if on and self._echo is None:
             loop = asyncio.get_running_loop()
-            _, protocol = await loop.create_datagram_endpoint(
+            transport, protocol = await loop.create_datagram_endpoint(
                 lambda: _Socket(echo=True), local_addr=(self.media_ip, self.echo_port)
             )
             self._echo = protocol
+            if self._sender is None:
+                self._sender = transport
         elif self._echo is not None:
             self._echo.echo = on
 
-    def play(self, path: str, remote: RemoteMedia) -> None:
-        task = asyncio.ensure_future(self._play(path, remote))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def sendto(self, packet: bytes, remote: RemoteMedia) -> None:
+        if self._sender is None:
+            raise OSError("the media socket is closed")
+        self._sender.sendto(packet, remote)
 
-    async def _play(self, path: str, remote: RemoteMedia) -> None:
+    async def _open(self) -> None:
+        """The sending socket: the media port when it is free, any port otherwise."""
         loop = asyncio.get_running_loop()
         try:
+            for port in (self.echo_port, 0):
+                try:
+                    transport, _ = await loop.create_datagram_endpoint(
+                        lambda: _Socket(echo=False), local_addr=(self.media_ip, port)
+                    )
+                except OSError:
+                    if port == 0:
+                        raise
+                else:
+                    self._sender = transport
+                    break
+        except OSError as error:
+            self.errors += [f"{outgoing.what}: {error}" for outgoing, _ in self._waiting]
+            self._waiting.clear()
+            return
+        waiting, self._waiting = self._waiting, []
+        for outgoing, first in waiting:
+            self._schedule(outgoing, first)
+
+    def _begin(self, outgoing: _Playback | _AudioStream, first: float) -> None:
+        """Send from ``first`` on (monotonic), once the socket is open."""
+        if self._sender is not None:
+            self._schedule(outgoing, first)
+            return
+        self._waiting.append((outgoing, first))
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+
+    def _schedule(self, outgoing: _Playback | _AudioStream, first: float) -> None:
+        def tick(deadline: float, now: float) -> float | None:
+            following = outgoing.tick(deadline, now)
+            if following is None:
+                self._jobs.discard(job)
+            return following
+
+        job = pacer_for().add(tick, first)
+        outgoing.job = job
+        self._jobs.add(job)
+
+    def play(self, path: str, remote: RemoteMedia) -> None:
+        try:
             stream = load_capture(path)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Socket(echo=False), local_addr=(self.media_ip, 0)
-            )
-        except (OSError, MediaError) as error:
+        except MediaError as error:
             self.errors.append(f"play_pcap_audio {path}: {error}")
             return
-        ssrc = random.getrandbits(32)
-        sequence = random.getrandbits(16)
-        base = random.getrandbits(32)
-        start = loop.time()
-        try:
-            for number, packet in enumerate(stream.packets):
-                delay = start + packet.offset - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                rtp = RtpPacket(
-                    payload_type=packet.payload_type,
-                    sequence_number=(sequence + number) & 0xFFFF,
-                    timestamp=(base + packet.timestamp_offset) & 0xFFFFFFFF,
-                    ssrc=ssrc,
-                    payload=packet.payload,
-                    marker=packet.marker,
-                )
-                transport.sendto(bytes(rtp), remote)
-                self.packets_sent += 1
-        except OSError as error:
-            self.errors.append(f"play_pcap_audio {path}: {error}")
-        finally:
-            transport.close()
+        if not stream.packets:
+            return
+        playback = _Playback(self, path, stream, remote)
+        playback.start = time.monotonic()
+        self._begin(playback, playback.start + stream.packets[0].offset)
 
     def stream(self, call_id: str, request: StreamRequest, remote: RemoteMedia) -> None:
         self.stop(call_id)
-        task = asyncio.ensure_future(self._stream(call_id, request, remote))
-        self._streams[call_id] = task
+        try:
+            audio = stream_audio(request.path)
+        except MediaError as error:
+            self.errors.append(str(error))
+            return
+        if request.loops == 0:
+            return
+        outgoing = _AudioStream(self, call_id, request, audio, remote)
+        self._streams[call_id] = outgoing
+        self._begin(outgoing, time.monotonic())
 
     def pause(self, call_id: str) -> None:
-        self._paused.add(call_id)
+        self.paused.add(call_id)
 
     def resume(self, call_id: str) -> None:
-        self._paused.discard(call_id)
+        self.paused.discard(call_id)
 
     def stop(self, call_id: str) -> None:
         """The call ended: its rtp_stream stops."""
-        task = self._streams.pop(call_id, None)
-        if task is not None:
-            task.cancel()
-        self._paused.discard(call_id)
-
-    async def _stream(self, call_id: str, request: StreamRequest, remote: RemoteMedia) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            audio = stream_audio(request.path)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Socket(echo=False), local_addr=(self.media_ip, 0)
-            )
-        except (OSError, MediaError) as error:
-            self.errors.append(str(error))
-            return
-        size = STREAM_PAYLOADS[request.payload_type]
-        ssrc, sequence, stamp = random.getrandbits(32), random.getrandbits(16), 0
-        base = random.getrandbits(32)
-        start, number, offset, loops = loop.time(), 0, 0, request.loops
-        try:
-            while loops != 0:
-                # Absolute deadlines (20 ms apart): no drift over long streams.
-                delay = start + number * 0.020 - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                number += 1
-                if call_id in self._paused:
-                    continue
-                chunk = audio[offset : offset + size]
-                offset += size
-                if offset >= len(audio):
-                    offset, loops = 0, loops - 1 if loops > 0 else loops
-                chunk = chunk.ljust(size, b"\xff" if request.payload_type == 0 else b"\xd5")
-                rtp = RtpPacket(
-                    payload_type=request.payload_type,
-                    sequence_number=(sequence + number) & 0xFFFF,
-                    timestamp=(base + stamp) & 0xFFFFFFFF,
-                    ssrc=ssrc,
-                    payload=chunk,
-                )
-                stamp += size
-                transport.sendto(bytes(rtp), remote)
-                self.packets_sent += 1
-        except OSError as error:
-            self.errors.append(f"rtp_stream {request.path}: {error}")
-        finally:
-            transport.close()
+        outgoing = self._streams.pop(call_id, None)
+        if outgoing is not None:
+            self._waiting = [(o, first) for o, first in self._waiting if o is not outgoing]
+            if outgoing.job is not None:
+                outgoing.job.cancel()
+                self._jobs.discard(outgoing.job)
+        self.paused.discard(call_id)
 
     async def close(self) -> None:
         for call_id in list(self._streams):
             self.stop(call_id)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
+        for job in self._jobs:
+            job.cancel()
+        self._jobs.clear()
+        self._waiting.clear()
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._opening
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
         if self._echo is not None and self._echo.transport is not None:
             self._echo.transport.close()
-            self._echo = None
+        self._echo = None
