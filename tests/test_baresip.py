@@ -14,6 +14,7 @@ bounded; nothing asserts timings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -59,7 +60,7 @@ jitter_buffer_delay\t5-10
 rtp_stats\t\tyes
 module_path\t\t{modules}
 module\t\t\tg711.so
-module\t\t\taufile.so
+{codec_modules}module\t\t\taufile.so
 module\t\t\taubridge.so
 module\t\t\tsrtp.so
 module\t\t\tsndfile.so
@@ -70,8 +71,8 @@ ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
 snd_path\t\t{snd_path}
 """
 # mediaenc=srtp-mand: SDES-SRTP, RTP/SAVP, no call without keys (baresip's srtp module).
-ACCOUNT = "<sip:baresip@127.0.0.1>;regint=0;mediaenc=srtp-mand;answermode=auto;"
-ACCOUNT += "audio_codecs=PCMU,PCMA\n"
+ACCOUNT = "<sip:baresip@127.0.0.1>;regint=0;{mediaenc}answermode=auto;audio_codecs={codecs}\n"
+SRTP_MANDATORY = "mediaenc=srtp-mand;"
 
 
 def write_tone(path: Path, frequency: float, seconds: float) -> Path:
@@ -165,8 +166,16 @@ class Baresip:
 @pytest.fixture
 def baresip(tmp_path: Path) -> Iterator[Baresip]:
     """baresip with an SRTP-mandatory, auto-answering account, sending a 1200 Hz tone."""
+    with start_baresip(tmp_path, "PCMU,PCMA", SRTP_MANDATORY) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def start_baresip(tmp_path: Path, codecs: str, mediaenc: str) -> Iterator[Baresip]:
+    """baresip offering/accepting ``codecs`` (its names: PCMU, PCMA, G722, opus)."""
     program = peers.require("baresip")
-    missing = [name for name in NEEDED if not (MODULES / f"{name}.so").is_file()]
+    extra = [name.lower() for name in codecs.split(",") if name.lower() in ("g722", "opus")]
+    missing = [name for name in (*NEEDED, *extra) if not (MODULES / f"{name}.so").is_file()]
     if missing:
         pytest.skip(f"baresip modules {missing} not in {MODULES} (package baresip-core)")
     config_dir = tmp_path / "baresip"
@@ -177,9 +186,10 @@ def baresip(tmp_path: Path) -> Iterator[Baresip]:
     tone = write_tone(tmp_path / "baresip-tone.wav", 1200, 30)
     (config_dir / "config").write_text(
         CONFIG.format(sip_port=sip_port, ctrl_port=ctrl_port, tone=tone, rate=RATE,
-                      modules=MODULES, snd_path=snd)
+                      modules=MODULES, snd_path=snd,
+                      codec_modules="".join(f"module\t\t\t{n}.so\n" for n in extra))
     )  # fmt: skip
-    (config_dir / "accounts").write_text(ACCOUNT)
+    (config_dir / "accounts").write_text(ACCOUNT.format(mediaenc=mediaenc, codecs=codecs))
     (config_dir / "contacts").write_text("")
     # -t: baresip quits by itself after 120 s should everything else fail.
     argv = [program, "-f", str(config_dir), "-t", "120"]
@@ -271,3 +281,47 @@ def sipwright(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         [sys.executable, "-m", "sipwright", *args],
         capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("codec", ["opus", "G722"])
+def test_baresip_calls_sipwright_answer_with_a_wideband_codec(tmp_path: Path, codec: str) -> None:
+    """baresip, offering only Opus or G.722, dials ``sipwright answer --codec``: the
+    call negotiates that codec and our recording holds baresip's 1200 Hz tone."""
+    port = peers.free_sip_port()
+    wav = tmp_path / "got.wav"
+    with start_baresip(tmp_path, codec, "") as peer:
+        args = ("--codec", codec.lower(), "--record", str(wav), "-v")
+        with sipwright_answer(tmp_path, port, *args) as callee:
+            peer.control.command("dial", f"sip:bob@{peers.HOST}:{port}")
+            peer.control.wait_event("CALL_ESTABLISHED")
+            time.sleep(1.5)  # let audio flow (not a timing check)
+            peer.control.command("hangup")
+            peer.control.wait_event("CALL_CLOSED")
+            assert callee.wait_exit(timeout=15) == 0, callee.log_tail()
+            log = callee.log_text()
+    assert re.search(rf": media {codec}: sent \d+ packets, received [1-9]", log), log
+    got = read_wav(wav)
+    assert len(got) >= RATE // 2, len(got)
+    assert dominant_frequency(got) == pytest.approx(1200, abs=10)
+
+
+@pytest.mark.parametrize("codec", ["opus", "G722"])
+def test_sipwright_calls_baresip_with_a_wideband_codec(tmp_path: Path, codec: str) -> None:
+    """``sipwright call --codec opus|g722 --play tone.wav`` to baresip: baresip decodes
+    our 800 Hz tone, and the call record names the codec."""
+    tone = write_tone(tmp_path / "tone.wav", 800, 2)
+    record = tmp_path / "call.json"
+    with start_baresip(tmp_path, codec, "") as peer:
+        result = sipwright(
+            "call", f"sip:baresip@{peers.HOST}:{peer.port}", "--codec", codec.lower(),
+            "--play", str(tone), "--record", str(record),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        peer.control.wait_event("CALL_CLOSED")
+        decoded = peer.decoded_wav()
+    media = json.loads(record.read_text())["media"]
+    assert media["codec"] == codec and media["malformed"] == 0
+    assert media["packets_received"] > 0  # baresip's audio reached us in that codec
+    got = read_wav(decoded)  # baresip's dump may be at the codec's rate: read_wav resamples
+    assert len(got) >= RATE // 4, len(got)
+    assert dominant_frequency(got) == pytest.approx(800, abs=10)

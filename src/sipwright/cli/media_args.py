@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sipwright.cli.common import UsageError
 from sipwright.media.call_stats import MediaStats
+from sipwright.media.codecs import SUPPORTED, codec_problem
 from sipwright.media.errors import MediaError
 from sipwright.media.pcap_source import PcapStream, read_pcap_rtp
 from sipwright.media.sources import AudioSource, SamplesSource
@@ -36,10 +37,15 @@ def seconds(text: str) -> float:
 
 
 def _codecs(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip().upper() for name in text.split(",") if name.strip())
-    if not names or any(name not in ("PCMU", "PCMA") for name in names):
-        raise argparse.ArgumentTypeError(f"--codec takes pcmu and/or pcma, not {text!r}")
-    return names
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"--codec takes {', '.join(SUPPORTED)}, not {text!r}")
+    for name in names:
+        problem = codec_problem(name)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"--codec: {problem}")
+    # SDP spells them PCMU, PCMA, G722 and opus (RFC 3551 §6, RFC 7587 §7).
+    return tuple(name.lower() if name.lower() == "opus" else name.upper() for name in names)
 
 
 def _suites(text: str) -> tuple[str, ...]:
@@ -61,8 +67,9 @@ def add_media_arguments(parser: argparse.ArgumentParser, *, caller: bool) -> Non
         "--record-sent", type=Path, metavar="FILE.wav", help="record the audio we send"
     )
     group.add_argument(
-        "--codec", type=_codecs, default=("PCMU", "PCMA"), metavar="pcmu,pcma",
-        help="codecs in order of preference (default pcmu,pcma)",
+        "--codec", type=_codecs, default=("PCMU", "PCMA"), metavar="pcmu,pcma,g722,opus",
+        help="codecs in order of preference (default pcmu,pcma; g722 and opus need PyAV, "
+        "the codecs extra)",
     )  # fmt: skip
     group.add_argument(
         "--srtp", choices=SRTP_POLICIES, default="off",

@@ -103,6 +103,7 @@ class G711Codec:
     name: str
     payload_type: int
     silence: int  # the code word for a zero sample
+    clock_rate: int = 8000  # RTP timestamp units per second (RFC 3551 §4.5.14)
 
     def encode(self, samples: npt.ArrayLike) -> bytes:
         return ulaw_encode(samples) if self.payload_type == 0 else alaw_encode(samples)

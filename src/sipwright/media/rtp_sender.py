@@ -28,7 +28,7 @@ import numpy as np
 from sipwright.media.call_stats import MediaStats
 from sipwright.media.dtmf import event_packets, tone
 from sipwright.media.errors import MediaError
-from sipwright.media.g711 import CODECS_BY_PT
+from sipwright.media.g711 import CODECS_BY_PT, G711Codec
 from sipwright.media.pacer import PacerJob, pacer_for
 from sipwright.media.pcap_source import PcapStream
 from sipwright.media.rtp import pack_header
@@ -90,7 +90,7 @@ class RtpSender:
 
     def send(self, payload_type: int, payload: bytes, marker: bool, timestamp: int) -> None:
         """One packet now (also used to echo what we receive)."""
-        if not self.link.can_send():
+        if not payload or not self.link.can_send():  # b"": an encoder still filling up
             return
         header = pack_header(payload_type, marker, self.sequence, timestamp & 0xFFFFFFFF, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
@@ -131,7 +131,7 @@ class RtpSender:
             self.stats.late_sends += 1
         params = self._params()  # a re-INVITE may change the codec
         codec = params.codec
-        step = 8 * params.ptime_ms
+        step = 8 * params.ptime_ms  # samples of our 8 kHz audio
         record = self.record_sent
         samples: np.ndarray | None = None
         if self._dtmf_packets:
@@ -153,7 +153,7 @@ class RtpSender:
             if self._tones:
                 samples = self._tones.popleft()
                 payload = codec.encode(samples)
-            elif record is None:
+            elif record is None and isinstance(codec, G711Codec):
                 payload = source.encoded(step, codec)
             else:
                 samples = source.read(step)
@@ -165,7 +165,7 @@ class RtpSender:
             self._dtmf_idle.set()
         if record is not None and samples is not None:
             record(samples)
-        self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
+        self.timestamp = (self.timestamp + codec.clock_rate * params.ptime_ms // 1000) & 0xFFFFFFFF
         return deadline + params.ptime_ms / 1000
 
     def _pcap_tick(self, deadline: float, now: float) -> float | None:
@@ -178,12 +178,16 @@ class RtpSender:
         params = self._params()
         payload, payload_type = packet.payload, packet.payload_type
         recorded = CODECS_BY_PT.get(payload_type)
-        if recorded is not None:  # G.711 of the other law: transcode
-            payload = params.codec.transcode(payload, recorded)
-            payload_type = params.codec.payload_type
+        codec = params.codec
+        if recorded is not None:  # captured G.711: sent as is, or in the call's codec
+            if recorded is not codec:
+                samples = recorded.decode(payload)
+                payload, payload_type = codec.encode(samples), codec.payload_type
             if self.record_sent is not None:
-                self.record_sent(params.codec.decode(payload))
-        self.timestamp = (self._pcap_base + packet.timestamp_offset) & 0xFFFFFFFF
+                self.record_sent(recorded.decode(packet.payload))
+        # The capture's timestamps count 8 kHz samples; the call's clock may be faster.
+        offset = packet.timestamp_offset * max(1, codec.clock_rate // 8000)
+        self.timestamp = (self._pcap_base + offset) & 0xFFFFFFFF
         self.send(payload_type, payload, packet.marker, self.timestamp)
         self._pcap_next += 1
         if self._pcap_next == len(stream.packets):

@@ -27,9 +27,10 @@ from typing import cast
 import numpy as np
 
 from sipwright.media.call_stats import DetectedDigit, MediaStats
+from sipwright.media.codecs import AudioCodec
 from sipwright.media.dtmf import EventReceiver, ToneDetector
 from sipwright.media.errors import MediaError
-from sipwright.media.g711 import CODECS_BY_PT, G711Codec
+from sipwright.media.g711 import CODECS_BY_PT
 from sipwright.media.pacer import PacerJob, pacer_for
 from sipwright.media.pcap_source import PcapStream
 from sipwright.media.quality import estimate
@@ -51,7 +52,7 @@ _MAX_GAP = 8000 * 5  # fill at most 5 s of missing audio with silence in recordi
 class StreamParams:
     """What offer/answer decided for the stream (RFC 3264)."""
 
-    codec: G711Codec
+    codec: AudioCodec
     remote: Address | None  # None: nothing to send to until the peer's packets latch us
     remote_rtcp: Address | None = None
     dtmf_payload_type: int | None = None
@@ -105,6 +106,8 @@ class MediaSession:
         self._record_paths = (record_received, record_sent)
         self._writers: list[WavWriter | None] = [None, None]
         self._next_ts: int | None = None  # where the received recording continues
+        self._decoders: dict[int, AudioCodec] = dict(CODECS_BY_PT)
+        self._ticks_per_sample = 1  # RTP clock units per 8 kHz sample (Opus: 6)
         self._digits: asyncio.Queue[DetectedDigit] = asyncio.Queue()
         self.on_digit: Callable[[DetectedDigit], None] | None = None
         self.params: StreamParams | None = None
@@ -168,6 +171,11 @@ class MediaSession:
         elif params.remote is not None:
             self._remote_rtcp = (params.remote[0], params.remote[1] + 1)
         self._stats.codec = params.codec.name
+        # G.711 always decodes (a peer may switch law without asking); the chosen codec
+        # keeps its own, stateful, decoder under its negotiated payload type.
+        self._decoders = {**CODECS_BY_PT, params.codec.payload_type: params.codec}
+        self._rx.clock_rate = params.codec.clock_rate
+        self._ticks_per_sample = max(1, params.codec.clock_rate // 8000)
         self._stats.srtp_suite = params.srtp.suite if params.srtp else None
 
     def close(self) -> None:
@@ -256,14 +264,18 @@ class MediaSession:
                 if digit is not None:
                     self.detected(digit, "rfc4733")
             return
-        codec = CODECS_BY_PT.get(pt)
+        codec = self._decoders.get(pt)
         if codec is None:
             return
         if self.echo:
             self.sender.send(pt, payload, marker, ts)
         if self._writers[0] is None and self._inband is None:
             return  # nobody listens: no need to decode
-        samples = codec.decode(payload)
+        try:
+            samples = codec.decode(payload)
+        except MediaError:
+            self._stats.malformed += 1
+            return
         self._record(ts, samples)
         if self._inband is not None:
             for digit in self._inband.feed(samples):
@@ -274,14 +286,15 @@ class MediaSession:
         writer = self._writers[0]
         if writer is None:
             return
+        ticks = self._ticks_per_sample
         if self._next_ts is not None:
             gap = (timestamp - self._next_ts) & 0xFFFFFFFF
             if gap >= 0x80000000:
                 return  # late or duplicate: that stretch is written already
-            if gap < _MAX_GAP:  # a bigger jump is a new stream: just carry on
-                writer.write(np.zeros(gap, dtype=np.int16))
+            if gap // ticks < _MAX_GAP:  # a bigger jump is a new stream: just carry on
+                writer.write(np.zeros(gap // ticks, dtype=np.int16))
         writer.write(samples)
-        self._next_ts = (timestamp + len(samples)) & 0xFFFFFFFF
+        self._next_ts = (timestamp + len(samples) * ticks) & 0xFFFFFFFF
 
     def _record_sent(self, samples: np.ndarray) -> None:
         writer = self._writers[1]

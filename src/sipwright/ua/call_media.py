@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from sipwright.media.codecs import AudioCodec, codec_problem, make_codec
 from sipwright.media.errors import MediaError
-from sipwright.media.g711 import CODECS_BY_NAME
 from sipwright.media.pcap_source import PcapStream
 from sipwright.media.session import MediaSession, StreamParams
 from sipwright.media.sources import AudioSource
@@ -58,9 +58,12 @@ class MediaOptions:
     detect_inband: bool = True
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.codecs if c.lower() not in CODECS_BY_NAME]
-        if unknown or not self.codecs:
-            raise ValueError(f"codecs must be pcmu and/or pcma, not {list(self.codecs)}")
+        if not self.codecs:
+            raise ValueError("at least one codec is needed")
+        for codec in self.codecs:
+            problem = codec_problem(codec)
+            if problem is not None:
+                raise ValueError(problem)
         if self.srtp not in SRTP_POLICIES:
             raise ValueError(f"SRTP policy must be one of {SRTP_POLICIES}, not {self.srtp!r}")
         if self.dtmf_mode not in DTMF_MODES:
@@ -183,14 +186,7 @@ class CallMedia:
         ours, theirs = _audio(local), _audio(remote)
         if ours is None or theirs is None:
             raise NegotiationError("the answer accepted no audio stream")
-        codec = None
-        for rtpmap in theirs.codecs:  # the answer's order decides (RFC 3264 §6.1)
-            codec = CODECS_BY_NAME.get(rtpmap.encoding.lower())
-            if codec is not None and rtpmap.payload_type == codec.payload_type:
-                break
-            codec = None
-        if codec is None:
-            raise NegotiationError("no PCMU or PCMA in the peer's description")
+        codec = self._codec(theirs)
         dtmf = next(
             (m.payload_type for m in theirs.codecs if m.encoding.lower() == "telephone-event"),
             None,
@@ -214,6 +210,25 @@ class CallMedia:
             srtp=srtp,
             ptime_ms=theirs.ptime or 20,
             send=direction in ("sendrecv", "recvonly"),
+        )
+
+    def _codec(self, theirs: MediaDescription) -> AudioCodec:
+        """The first of the peer's formats that we offered or accepted too (the answer's
+        order decides, RFC 3264 §6.1), with its payload type (dynamic for Opus)."""
+        wanted = {name.lower() for name in self.options.codecs}
+        for rtpmap in theirs.codecs:
+            name = rtpmap.encoding.lower()
+            if name not in wanted:
+                continue
+            if name == "opus":  # RFC 7587 §7: always opus/48000/2, in a dynamic PT
+                if rtpmap.clock_rate == 48000 and rtpmap.payload_type >= 96:
+                    return make_codec(name, rtpmap.payload_type)
+                continue
+            codec = make_codec(name)
+            if rtpmap.payload_type == codec.payload_type:  # the static PT of RFC 3551
+                return codec
+        raise NegotiationError(
+            f"none of {', '.join(self.options.codecs)} in the peer's description"
         )
 
     def _srtp(self, theirs: MediaDescription) -> SrtpContext | None:
