@@ -20,6 +20,7 @@ from sipwright.media.resample import Resampler
 from sipwright.media.sources import ToneSource
 from sipwright.media.wav import read_wav
 from sipwright.ua import Agent, IncomingCall, MediaOptions, OutgoingCall
+from test_media_calls import connect
 
 
 def spectrum_peak(samples: npt.NDArray[np.int16], rate: int) -> float:
@@ -127,16 +128,7 @@ async def call_with(codec: str, tmp_path: Path) -> tuple[OutgoingCall, IncomingC
     caller = MediaOptions(codecs=(codec,), source=ToneSource(1000))
     callee = MediaOptions(codecs=("PCMU", codec), record_received=recording)
     async with Agent("sip:bob@127.0.0.1:0") as bob, Agent("sip:alice@127.0.0.1:0") as alice:
-
-        async def answer() -> IncomingCall:
-            incoming = await bob.next_call(timeout=5)
-            await incoming.answer(media=callee)
-            return incoming
-
-        answering = asyncio.create_task(answer())
-        call = await alice.invite(f"sip:bob@127.0.0.1:{bob.listening[0].port}", media=caller)
-        await call.answered(timeout=5)
-        incoming = await asyncio.wait_for(answering, 5)
+        call, incoming = await connect(alice, bob, caller, callee)
         await asyncio.sleep(0.5)  # some audio before the digit (not a timing check)
         await asyncio.wait_for(call.send_dtmf("7", "rfc4733"), 10)
         assert incoming.media is not None
