@@ -144,6 +144,38 @@ def test_round_trip_through_json() -> None:
     assert back.summary() == m.summary()
 
 
+def test_incremental_updates_rebuild_the_whole_series() -> None:
+    """A worker sends, each second, only the seconds from the one before its last
+    sent on; the coordinator's copy ends up equal to the worker's own."""
+    worker = RunMetrics(0.0)
+    coordinator: RunMetrics | None = None
+    since = 0
+    sizes = []
+    for second in range(30):
+        for n in range(10):
+            now = second + n / 10
+            worker.call_started(now)
+            worker.call_succeeded(now + 0.05, setup_ms=5.0 + n, length_ms=50.0)
+            worker.concurrent(now, n)
+        data = json.loads(json.dumps(worker.to_dict(seconds_from=since)))
+        sizes.append(len(data["seconds"]))
+        coordinator = RunMetrics.from_update(data, coordinator)
+        since = max(0, worker.last_second - 1)
+    assert coordinator is not None
+    assert coordinator.to_dict() == worker.to_dict()
+    assert max(sizes[2:]) <= 3  # messages stay small however long the run
+
+
+def test_recent_view_keeps_the_totals_and_the_last_seconds() -> None:
+    m = sample_run()
+    view = m.recent(1)
+    assert sorted(view.seconds) == [1, 2]
+    assert view.summary()["calls_started"] == 3 and m.last_second == 2
+    assert sorted(m.seconds) == [0, 1, 2]  # the original is untouched
+    merged = RunMetrics.merged([view, m.recent(0)])
+    assert merged.calls_started == 6 and sorted(merged.seconds) == [1, 2]
+
+
 def test_from_dict_refuses_other_formats() -> None:
     with pytest.raises(ValueError, match=r"not sipwright\.run-metrics version 1"):
         RunMetrics.from_dict({"format": "something", "version": 1})

@@ -137,19 +137,27 @@ class LoadObserver:
 
 class WorkerPipe:
     """A worker's side of the pipe to its coordinator: one JSON object per line,
-    the metrics so far every sample and, at the end, the SIPp statistics too."""
+    the metrics so far every sample and, at the end, the SIPp statistics too.
+
+    The per-second series goes incrementally: each message carries the seconds from
+    the one before the last second sent (which may still have changed) on, and the
+    final message all of them."""
 
     def __init__(self, fd: int) -> None:
         self._file: IO[str] = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+        self._seconds_from = 0
 
     def on_sample(self, engine: SippEngine, now: float, final: bool) -> None:
         del now
-        if engine.metrics is None:
+        metrics = engine.metrics
+        if metrics is None:
             return
-        message: dict[str, Any] = {"metrics": engine.metrics.to_dict()}
+        since = 0 if final else self._seconds_from
+        message: dict[str, Any] = {"metrics": metrics.to_dict(seconds_from=since)}
         if final:
             message["snapshot"] = engine.stats.to_dict()
         self.send(message)
+        self._seconds_from = max(0, metrics.last_second - 1)
 
     def send(self, message: Mapping[str, Any]) -> None:
         # A gone coordinator (closed pipe) has nobody to report to.

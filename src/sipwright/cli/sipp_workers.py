@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -54,12 +55,16 @@ def worker_argv(argv: list[str]) -> list[str]:
     return [*out, "-nostdin"]
 
 
+LIVE_SECONDS = 62  # of series the live display needs (its sparkline shows 60)
+
+
 class _Worker:
     def __init__(self, index: int, process: asyncio.subprocess.Process) -> None:
         self.index = index
         self.process = process
         self.metrics: RunMetrics | None = None
         self.snapshot: Snapshot | None = None
+        self.version = 0  # messages received: the merged view is redone when it moves
 
 
 async def run_workers(
@@ -162,7 +167,8 @@ async def _read(worker: _Worker, fd: int) -> None:
         while line := await reader.readline():
             try:
                 message = json.loads(line)
-                worker.metrics = RunMetrics.from_dict(message["metrics"])
+                worker.metrics = RunMetrics.from_update(message["metrics"], worker.metrics)
+                worker.version += 1
                 if "snapshot" in message:
                     worker.snapshot = Snapshot.from_dict(message["snapshot"])
             except (ValueError, KeyError, TypeError):
@@ -180,9 +186,22 @@ async def _watch(
 ) -> None:
     rate = settings.rate.rate / settings.rate.period
     stopping = False
+    seen: list[int] = []
+    merged: RunMetrics | None = None
+    ticks = 0
     while True:
         await asyncio.sleep(0.25)
-        merged = _merged_metrics(workers, None)
+        ticks += 1
+        versions = [worker.version for worker in workers]
+        if versions != seen:  # merge only what changed, and only the seconds shown
+            seen = versions
+            merged = _merged_metrics(workers, None, recent=LIVE_SECONDS)
+            if ticks % 8 == 0:
+                # Every HdrHistogram is in a reference cycle with its encoder, so the
+                # ~100 KB of counters of each one decoded and dropped here (several a
+                # second) wait for a full collection, which on its own comes rarely:
+                # without this the coordinator grows by tens of MB in a run.
+                gc.collect()
         if merged is None:
             continue
         observer.update(merged, time.monotonic(), target_rate=rate)
@@ -191,10 +210,15 @@ async def _watch(
             stop()
 
 
-def _merged_metrics(workers: list[_Worker], start: float | None) -> RunMetrics | None:
+def _merged_metrics(
+    workers: list[_Worker], start: float | None, *, recent: int | None = None
+) -> RunMetrics | None:
+    """The workers' metrics added up; ``recent``: only that many seconds of series."""
     parts = [w.metrics for w in workers if w.metrics is not None]
     if not parts:
         return RunMetrics(start) if start is not None else None
+    if recent is not None:
+        parts = [part.recent(recent) for part in parts]
     return RunMetrics.merged(parts)
 
 

@@ -16,6 +16,7 @@ aligned to the nearest whole second).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -77,6 +78,12 @@ class LatencyStats:
             self.histogram = decode_histogram(encode_histogram(other.histogram))
         else:
             self.histogram.add(other.histogram)
+
+    def copy(self) -> LatencyStats:
+        """An independent copy (one histogram allocated, not an empty one and a copy)."""
+        twin = LatencyStats(decode_histogram(encode_histogram(self.histogram)))
+        twin.sum_us, twin.min_us, twin.max_us = self.sum_us, self.min_us, self.max_us
+        return twin
 
     def summary(self) -> dict[str, float | int]:
         """count, min/mean/max (exact) and p50/p90/p99/p99.9 (HdrHistogram), in ms."""
@@ -303,7 +310,13 @@ class RunMetrics:
             mine = self.steps.setdefault(index, [0] * len(STEP_EVENTS))
             mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
         for name, stats in other.latencies.items():
-            self.latencies.setdefault(name, LatencyStats()).merge(stats)
+            # Each histogram is ~190 KB of counters: a coordinator merging several times
+            # a second must not allocate and drop two per name each time.
+            known = self.latencies.get(name)
+            if known is None:
+                self.latencies[name] = stats.copy()
+            else:
+                known.merge(stats)
         self.series_latencies += tuple(
             n for n in other.series_latencies if n not in self.series_latencies
         )
@@ -330,8 +343,20 @@ class RunMetrics:
         total.end = max(item.end for item in items)
         return total
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form for moving metrics between processes (not the report)."""
+    def recent(self, seconds: int) -> RunMetrics:
+        """A shallow view with only the last ``seconds`` of the series (the totals are
+        shared, not copied): what a live display needs, merged without the history."""
+        view = copy.copy(self)
+        first = self.last_second - seconds
+        view.seconds = {s: b for s, b in self.seconds.items() if s >= first}
+        return view
+
+    def to_dict(self, *, seconds_from: int = 0) -> dict[str, Any]:
+        """A JSON-ready form for moving metrics between processes (not the report).
+
+        ``seconds_from``: only the buckets of that second on; the receiver keeps the
+        earlier ones from the previous message (:meth:`from_update`), so that a
+        worker's message every second does not grow with the length of the run."""
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -351,8 +376,22 @@ class RunMetrics:
             "steps": {str(index): list(c) for index, c in sorted(self.steps.items())},
             "latencies": {name: s.to_dict() for name, s in sorted(self.latencies.items())},
             "series_latencies": list(self.series_latencies),
-            "seconds": {str(s): b.to_dict() for s, b in sorted(self.seconds.items())},
+            "seconds_from": seconds_from,
+            "seconds": {
+                str(s): b.to_dict() for s, b in sorted(self.seconds.items()) if s >= seconds_from
+            },
         }
+
+    @classmethod
+    def from_update(cls, data: Mapping[str, Any], previous: RunMetrics | None) -> RunMetrics:
+        """:meth:`from_dict` for a message that may carry only the latest seconds: the
+        buckets before its ``seconds_from`` are taken over from ``previous``."""
+        metrics = cls.from_dict(data)
+        since = int(data.get("seconds_from", 0))
+        if previous is not None and since > 0:
+            older = {s: b for s, b in previous.seconds.items() if s < since}
+            metrics.seconds = {**older, **metrics.seconds}
+        return metrics
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunMetrics:
