@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dpkt
-
 from sipwright.media.errors import MediaError
 from sipwright.media.rtp import RtpPacket, is_rtcp
 
@@ -46,7 +44,13 @@ class PcapStream:
         return self.packets[-1].offset if self.packets else 0.0
 
 
+# dpkt is imported where a capture is read: every command imports this module for
+# its types, few read captures, and dpkt costs ~30 ms of start-up.
+
+
 def _ip_of(link: int, frame: bytes) -> Any:
+    import dpkt  # noqa: PLC0415 - see above
+
     if link == _ETHERNET:
         return dpkt.ethernet.Ethernet(frame).data
     if link == _LINUX_SLL:
@@ -59,6 +63,8 @@ def _ip_of(link: int, frame: bytes) -> Any:
 
 
 def _reader(handle: Any, path: Path) -> Any:
+    import dpkt  # noqa: PLC0415 - see above
+
     try:
         return dpkt.pcap.Reader(handle)
     except ValueError:
@@ -71,6 +77,8 @@ def _reader(handle: Any, path: Path) -> Any:
 
 def read_pcap_rtp(path: Path) -> PcapStream:
     """The largest RTP stream of a capture; MediaError if there is none or no file."""
+    import dpkt  # noqa: PLC0415 - see above
+
     streams: dict[int, list[tuple[float, RtpPacket]]] = defaultdict(list)
     try:
         with path.open("rb") as handle:
