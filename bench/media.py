@@ -83,10 +83,11 @@ async def _scale(seconds: float, srtp: bool, max_calls: int) -> None:
     best = 0
     for count in _steps(max_calls):
         late, cpu, sent = await _calls(count, seconds, srtp)
-        per_call = cpu / seconds / count * 100
+        per_stream = cpu / seconds / (2 * count) * 100  # a call is two streams
         print(
             f"  {label:5} {count:4} calls: {late:6.2%} late, CPU {cpu / seconds:5.1%} of a core, "
-            f"{per_call:.3f} %/call, {cpu / max(sent, 1) * 1e6:.1f} us/packet"
+            f"{per_stream:.3f} % of a core per stream (sending and receiving), "
+            f"{cpu / max(sent, 1) * 1e6:.1f} us/packet"
         )
         if late >= 0.01:
             break
