@@ -5,7 +5,9 @@ duplicate window.  Each must give exactly what the slow path gives."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from sipwright.media.pacer import Pacer
 from sipwright.media.rtp import RtpPacket, pack_header, read_packet
 from sipwright.media.sources import AudioSource, SamplesSource, ToneSource
 from sipwright.media.stats import ReceiverStats
+from sipwright.scenario.sippxml.scenario_media import ScenarioMedia
 
 
 @pytest.mark.parametrize("frequency", [1000.0, 440.0, 1001.5])
@@ -108,3 +111,36 @@ async def test_a_failing_job_is_dropped_and_the_others_go_on() -> None:
     await asyncio.sleep(0.06)
     assert count[0] == 4
     assert errors == ["media pacer job failed"]
+
+
+@pytest.mark.asyncio
+async def test_scenario_playback_leaves_from_the_media_port_which_also_echoes() -> None:
+    """SIPp's play_pcap_audio sends from [media_port], where -rtp_echo answers: a peer
+    that latches sends back to the port our SDP announced.  Both share one socket."""
+    capture = "/usr/share/sip-tester/g711a.pcap"
+    if not Path(capture).exists():
+        pytest.skip("sip-tester (SIPp's g711a.pcap) is not installed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        media_port = probe.getsockname()[1]
+    media = ScenarioMedia("127.0.0.1", media_port)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    try:
+        media.play(capture, ("127.0.0.1", sink.getsockname()[1]))
+        first, source = await asyncio.to_thread(sink.recvfrom, 2048)
+        assert source == ("127.0.0.1", media_port)
+        assert read_packet(first)[0] == 8  # PCMA, as captured
+        await media.set_echo(True)  # the playback's socket takes the echo on
+        sink.sendto(b"\x80\x08hello", ("127.0.0.1", media_port))
+        for _ in range(500):  # playback packets (236 in all) and the echo share the socket
+            data, source = await asyncio.to_thread(sink.recvfrom, 2048)
+            if data == b"\x80\x08hello":
+                break
+        assert data == b"\x80\x08hello" and source == ("127.0.0.1", media_port)
+    finally:
+        await media.close()
+        sink.close()
+    assert media.errors == []
+    assert media.packets_sent > 0

@@ -226,6 +226,7 @@ class ScenarioMedia:
         self.media_ip = media_ip
         self.echo_port = echo_port
         self._echo: _Socket | None = None
+        self._media_port: _Socket | None = None  # bound to [media_ip]:[media_port]
         self._sender: asyncio.DatagramTransport | None = None
         self._opening: asyncio.Task[None] | None = None
         self._waiting: list[tuple[_Playback | _AudioStream, float]] = []
@@ -238,13 +239,18 @@ class ScenarioMedia:
     async def set_echo(self, on: bool) -> None:
         """Echo RTP arriving at [media_ip]:[media_port] (SIPp's -rtp_echo)."""
         if on and self._echo is None:
-            loop = asyncio.get_running_loop()
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _Socket(echo=True), local_addr=(self.media_ip, self.echo_port)
-            )
-            self._echo = protocol
-            if self._sender is None:
-                self._sender = transport
+            if self._opening is not None and not self._opening.done():
+                await asyncio.shield(self._opening)  # it may be binding the media port
+            if self._media_port is None:  # (playbacks may have opened it already)
+                loop = asyncio.get_running_loop()
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: _Socket(echo=True), local_addr=(self.media_ip, self.echo_port)
+                )
+                self._media_port = protocol
+                if self._sender is None:
+                    self._sender = transport
+            self._echo = self._media_port
+            self._echo.echo = True
         elif self._echo is not None:
             self._echo.echo = on
 
@@ -259,7 +265,7 @@ class ScenarioMedia:
         try:
             for port in (self.echo_port, 0):
                 try:
-                    transport, _ = await loop.create_datagram_endpoint(
+                    transport, protocol = await loop.create_datagram_endpoint(
                         lambda: _Socket(echo=False), local_addr=(self.media_ip, port)
                     )
                 except OSError:
@@ -267,6 +273,8 @@ class ScenarioMedia:
                         raise
                 else:
                     self._sender = transport
+                    if port:
+                        self._media_port = protocol
                     break
         except OSError as error:
             self.errors += [f"{outgoing.what}: {error}" for outgoing, _ in self._waiting]
@@ -351,6 +359,6 @@ class ScenarioMedia:
         if self._sender is not None:
             self._sender.close()
             self._sender = None
-        if self._echo is not None and self._echo.transport is not None:
-            self._echo.transport.close()
-        self._echo = None
+        if self._media_port is not None and self._media_port.transport is not None:
+            self._media_port.transport.close()
+        self._echo = self._media_port = None
