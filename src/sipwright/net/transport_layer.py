@@ -38,6 +38,7 @@ Reject = Callable[[bytes, ParseError, Flow], None]
 # RFC 3261 §18.1.1: a request within 200 octets of the path MTU should go over a
 # congestion-controlled transport; we only warn, since testers need to send big ones.
 MAX_DATAGRAM = 65507
+_FLOWS_KEPT = 4096  # UDP peers whose flow object a socket keeps for reuse
 
 
 class TransportError(OSError):
@@ -74,10 +75,16 @@ class UdpFlow:
 
     @property
     def is_open(self) -> bool:
-        return self._socket.is_open
+        transport = self._socket._transport
+        return transport is not None and not transport.is_closing()
 
     def send(self, data: bytes) -> None:
-        self._socket.sendto(data, self.remote)
+        # Straight to the loop's transport (UdpSocket.sendto, one call less): every
+        # message of a load run comes through here.
+        transport = self._socket._transport
+        if transport is None:
+            raise TransportError(f"UDP socket {self._socket.local} is closed")
+        transport.sendto(data, self.remote)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -98,6 +105,9 @@ class UdpSocket(asyncio.DatagramProtocol):
         self._layer = layer
         self._transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] = ("", 0)
+        # The flow of each peer address seen, as the loop gives it: one object per
+        # peer, not one per datagram (flows are immutable and compare by value).
+        self._flows: dict[object, UdpFlow] = {}
 
     @property
     def is_open(self) -> bool:
@@ -110,12 +120,16 @@ class UdpSocket(asyncio.DatagramProtocol):
         self.local = (sockname[0], sockname[1])
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        remote = (str(addr[0]), int(addr[1]))
         if data in (b"\r\n\r\n", b"\r\n"):
             # RFC 5626 §4.4.2 uses STUN on UDP, but many UAs send CRLF: ignore it.
             self._layer.stats.keepalives += 1
             return
-        self._layer._received(data, UdpFlow(self, remote), stream=False)
+        flow = self._flows.get(addr)
+        if flow is None:
+            if len(self._flows) >= _FLOWS_KEPT:  # bounded: addresses come from the network
+                self._flows.clear()
+            flow = self._flows[addr] = UdpFlow(self, (str(addr[0]), int(addr[1])))
+        self._layer._received(data, flow, stream=False)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and friends: the transaction's timers handle it.

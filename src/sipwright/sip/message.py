@@ -258,6 +258,9 @@ _REQUEST_LINE_RE = re.compile(r"([^ \t]+) ([^ \t]+) (SIP/[0-9]+\.[0-9]+)")
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF; Status-Code = 3DIGIT
 _STATUS_LINE_RE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3}) (.*)", re.DOTALL)
 _FOLD_RE = re.compile(r"\r?\n[ \t]+")
+# Stands in for the headers of a message whose start line is parsed, until
+# parse_message sets the real ones (never left on a message it returns).
+_NO_HEADERS = Headers()
 
 
 def _split_head(data: bytes) -> tuple[bytes, int]:
@@ -304,19 +307,28 @@ def parse_message(
     # One C-level pass over the header block; a line the pattern skips shows up
     # as a count mismatch and is then looked for line by line.
     pairs: list[tuple[str, str]] = []
+    trailing_ws = True  # whether some value may end in SP/HTAB (stripped below)
     if rest:
         crlf = "\r\n" in rest
-        pairs = (_HEADER_CRLF_RE if crlf else _HEADER_LF_RE).findall(
-            rest + ("\r\n" if crlf else "\n")
-        )
+        eol = "\r\n" if crlf else "\n"
+        block = rest + eol
+        pairs = (_HEADER_CRLF_RE if crlf else _HEADER_LF_RE).findall(block)
         if len(pairs) != rest.count("\n") + 1:
             pairs = _header_lines_slowly(rest, strict, message.problems)
-    key_cache = _KEY_CACHE
-    headers = Headers._from_lists(
-        [key_cache.get(name) or _key(name) for name, _ in pairs],
-        [name for name, _ in pairs],
-        [value if value[-1:] not in _TRAILING_WS else value.rstrip(" \t") for _, value in pairs],
-    )
+        else:
+            # Every line matched, so a value ends in whitespace only where a line does.
+            trailing_ws = " " + eol in block or "\t" + eol in block
+    if pairs:
+        # Three C-level passes rather than one Python loop per field (hot path).
+        names, values = (list(column) for column in zip(*pairs, strict=True))
+        keys = list(map(_KEY_CACHE.get, names))
+        if None in keys:
+            keys = [key or _key(name) for key, name in zip(keys, names, strict=True)]
+        if trailing_ws:
+            values = [v if v[-1:] not in _TRAILING_WS else v.rstrip(" \t") for v in values]
+        headers = Headers._from_lists(keys, names, values)  # type: ignore[arg-type]
+    else:
+        headers = Headers._from_lists([], [], [])
     message.headers = headers
     message.body = _frame_body(data, body_at, headers, stream)
     _check(message, strict=strict, lazy=lazy)
@@ -355,7 +367,8 @@ def _parse_start_line(line: str, lazy: bool) -> Request | Response:
             raise ParseError("malformed Status-Line", 400, line)
         if match.group(1) != SIP_VERSION:
             raise ParseError("unsupported SIP version", 505, line)
-        response = Response(status=int(match.group(2)))
+        # (parse_message sets the headers: none are built here only to be replaced.)
+        response = Response(_NO_HEADERS, status=int(match.group(2)), reason=match.group(3))
         response.reason = match.group(3)  # as received, even empty (RFC 4475 §3.1.1.13)
         return response
     match = _REQUEST_LINE_RE.fullmatch(line)
@@ -367,24 +380,29 @@ def _parse_start_line(line: str, lazy: bool) -> Request | Response:
     if not TOKEN_RE.fullmatch(method):
         raise ParseError("method is not a token", 400, line)
     if lazy:
-        return Request(method=method, uri=uri, version=version)
+        return Request(_NO_HEADERS, method=method, uri=uri, version=version)
     parsed = parse_uri(uri)  # ParseError 400 for <uri>, embedded LWS, ... (RFC 4475)
     if getattr(parsed, "headers", None) is not None:
         # §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
         raise ParseError("escaped headers in the Request-URI", 400, line)
-    return Request(method=method, uri=uri, version=version)
+    return Request(_NO_HEADERS, method=method, uri=uri, version=version)
 
 
 def _frame_body(data: bytes, body_at: int, headers: Headers, stream: bool) -> bytes:
-    lengths = headers.get_all("Content-Length") if "content-length" in headers.keys else []
+    keys = headers.keys
+    count = keys.count("content-length")
     available = len(data) - body_at
-    if not lengths:
+    if not count:
         if stream:
             raise ParseError("missing Content-Length on a stream transport", 400)
         return data[body_at:]
-    if len(set(lengths)) > 1:  # RFC 4475 §3.3.9: no way to know where the body ends
-        raise ParseError("conflicting Content-Length values", 400, ", ".join(lengths))
-    text = lengths[0]
+    if count == 1:  # the usual case: no list of values to build
+        text = headers.values_list[keys.index("content-length")]
+    else:
+        lengths = headers.get_all("Content-Length")
+        if len(set(lengths)) > 1:  # RFC 4475 §3.3.9: no way to know where the body ends
+            raise ParseError("conflicting Content-Length values", 400, ", ".join(lengths))
+        text = lengths[0]
     if not text.isdigit() or not text.isascii():
         raise ParseError("malformed Content-Length", 400, text)
     if len(text.lstrip("0")) > 10:  # more than any datagram holds; int() refuses > 4300 digits

@@ -40,6 +40,9 @@ class CallState(Enum):
     FAILED = "failed"
 
 
+_RUNNING = CallState.RUNNING  # (checked several times per message: no property, no lookup)
+
+
 class ScenarioCall(CallActions):
     """Runs ``program`` for one call; ``outbox`` holds the bytes to send."""
 
@@ -152,11 +155,17 @@ class ScenarioCall(CallActions):
         self._run(now)
 
     def next_timer(self) -> float | None:
-        deadlines = [t for t in (self._retrans_at, self._timeout_at, self._pause_until) if t]
-        return min(deadlines) if deadlines and not self.finished else None
+        # Asked for every timer filed and every stale heap entry: no list, no min().
+        if self.state is not _RUNNING:
+            return None
+        earliest = self._retrans_at or None
+        for deadline in (self._timeout_at, self._pause_until):
+            if deadline and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     def handle_timer(self, now: float) -> None:
-        if self.finished:
+        if self.state is not _RUNNING:
             return
         if self._pause_until is not None and now >= self._pause_until:
             self._pause_until = None
@@ -171,7 +180,7 @@ class ScenarioCall(CallActions):
 
     def receive(self, message: Request | Response, raw: bytes, now: float) -> None:
         """A message of this call (matched by Call-ID)."""
-        if self.finished:
+        if self.state is not _RUNNING:
             return
         found = self._find(message)
         if found is None:
@@ -205,7 +214,7 @@ class ScenarioCall(CallActions):
     # --- running commands --------------------------------------------------------------
 
     def _run(self, now: float) -> None:
-        while not self.finished:
+        while self.state is _RUNNING:
             if self.index >= len(self.commands):
                 self._succeed(now)
                 return
@@ -371,7 +380,7 @@ class ScenarioCall(CallActions):
     # --- receiving ---------------------------------------------------------------------
 
     def _matches(self, command: Recv, message: Request | Response) -> bool:
-        if command.expects_response:
+        if command.request is None:  # command.expects_response, without the property
             if not isinstance(message, Response):
                 return False
             if command.response_pattern is not None:
@@ -398,7 +407,7 @@ class ScenarioCall(CallActions):
                 break
             if self._matches(command, message):
                 return index
-            if command.optional.value == "false":
+            if command.optional == "false":  # (a StrEnum: no .value lookup per message)
                 break
             index += 1
         # SIPp then looks back through the optional receives just passed (a 100
@@ -408,12 +417,12 @@ class ScenarioCall(CallActions):
         for index in range(self.index - 1, -1, -1):
             command = self.commands[index]
             optional = getattr(command, "optional", None)
-            if optional is None or optional.value == "false":
+            if optional is None or optional == "false":
                 contiguous = False
             if (
                 isinstance(command, Recv)
                 and self._matches(command, message)
-                and (contiguous or command.optional.value == "global")
+                and (contiguous or command.optional == "global")
             ):
                 return index
         return None

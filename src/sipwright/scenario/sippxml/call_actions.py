@@ -88,7 +88,10 @@ class CallActions:
 
     def _actions(self, command: Command, message: Request | Response | None, now: float) -> bool:
         """Run the command's actions; False when one ended the call."""
-        return all(self._action(action, message, now) for action in command.actions)
+        actions = command.actions
+        if not actions:  # most commands have none: no generator for them
+            return True
+        return all(self._action(action, message, now) for action in actions)
 
     def _action(self, action: Action, message: Request | Response | None, now: float) -> bool:
         variables = self.context.variables

@@ -66,8 +66,9 @@ class EngineNetwork:
     # --- network -----------------------------------------------------------------------
 
     def _send(self, call: ScenarioCall, data: bytes) -> None:
-        flow = self._flows.get(call.call_id)
-        moved = self._destinations.get(call.call_id) if self._destinations else None
+        call_id = call.call_id
+        flow = self._flows.get(call_id)
+        moved = self._destinations.get(call_id) if self._destinations else None
         if (
             flow is None
             and moved is None
@@ -77,7 +78,7 @@ class EngineNetwork:
             # Every call goes to the same place: the socket or connection found for the
             # first one serves them all, without a task per call (the pool would hand
             # out the same one anyway).
-            flow = self._flows[call.call_id] = self._remote_flow
+            flow = self._flows[call_id] = self._remote_flow
         try:
             if flow is not None and flow.is_open:
                 self.transports.send_on(flow, data)
@@ -97,7 +98,8 @@ class EngineNetwork:
         except TransportError as error:
             call.error = str(error)
             return
-        self._log("sent", flow, data)
+        if self._message_log is not None:
+            self._log("sent", flow, data)
 
     async def _send_to(self, call: ScenarioCall, destination: Destination, data: bytes) -> None:
         try:
@@ -161,7 +163,8 @@ class EngineNetwork:
             return
         if response is not None and call.answered_at is None:
             self._setup_times(call, response, now)
-        self._note_media(call, raw)
+        if self.media is not None:
+            self._note_media(call, raw)
         self._flows.setdefault(call_id, flow)
         events = self.stats.cumulative.events
         before = events[Event.RETRANSMISSIONS]

@@ -214,6 +214,7 @@ _SIMPLE: dict[str, Callable[[int], _Fn]] = {
 # Slot kinds.  SUPPRESS and above may leave the output at a line start.
 _PLAIN, _LEN, _AUTH, _SUPPRESS, _FIELD = range(5)
 _AUTH_MARK = "[authentication]"  # stands in for the header until the body is known
+_LEN_MARK = "     "  # stands in for a [len] until the body is known (5 wide, as SIPp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +265,23 @@ class Template:
     status: int | None = None
     variables: frozenset[str] = frozenset()
     _fast: list[str | _Fn] | None = field(init=False, default=None)
+    # [len] slots of a fast template: (index in _fast, offset).  Every message of a
+    # scenario has a Content-Length: [len], so the fast path must take them too.
+    _fast_lens: tuple[tuple[int, int], ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        if all(isinstance(op, _Lit) or op.kind == _PLAIN for op in self._ops):
-            self._fast = [op.text if isinstance(op, _Lit) else op.fn for op in self._ops]
+        # Plain keywords and [len] never leave the output at a line start (only
+        # SUPPRESS and FIELD slots do), so the slow path's line-end handling is moot.
+        if all(isinstance(op, _Lit) or op.kind in (_PLAIN, _LEN) for op in self._ops):
+            self._fast = [
+                op.text if isinstance(op, _Lit) else _LEN_MARK if op.kind == _LEN else op.fn
+                for op in self._ops
+            ]
+            self._fast_lens = tuple(
+                (index, op.offset)
+                for index, op in enumerate(self._ops)
+                if isinstance(op, _Slot) and op.kind == _LEN
+            )
 
     @property
     def is_response(self) -> bool:
@@ -280,7 +294,8 @@ class Template:
     def render_text(self, context: KeywordContext) -> str:
         fast = self._fast
         if fast is not None:
-            return "".join([p if p.__class__ is str else p(context) for p in fast])  # type: ignore[operator]
+            texts: list[str] = [p if p.__class__ is str else p(context) for p in fast]  # type: ignore[operator]
+            return _fill_lens(texts, self._fast_lens) if self._fast_lens else "".join(texts)
         parts: list[str] = []
         lens: list[tuple[int, int]] = []
         auth_at, auth = -1, None
@@ -293,7 +308,7 @@ class Template:
             kind = op.kind
             if kind == _LEN:
                 lens.append((len(parts), op.offset))
-                parts.append("     ")
+                parts.append(_LEN_MARK)
                 pending = False
                 continue
             if kind == _AUTH:
@@ -317,9 +332,9 @@ class Template:
                 pending = value.endswith("\n") if value else _at_line_start(parts)
             elif value:
                 pending = False
+        if auth is None:
+            return _fill_lens(parts, lens) if lens else "".join(parts)
         text = "".join(parts)
-        if not lens and auth is None:
-            return text
         head_end = text.find("\r\n\r\n")
         body = text[head_end + 4 :].encode(_ENC, _ERRORS) if head_end >= 0 else b""
         for index, offset in lens:
@@ -362,6 +377,17 @@ class Template:
 
     def __repr__(self) -> str:
         return f"<Template {self.filename}:{self.line} {self.method or self.status}>"
+
+
+def _fill_lens(parts: list[str], lens: Sequence[tuple[int, int]]) -> str:
+    """The text with each [len] placeholder (at ``lens``) set to the length of the
+    body after the first empty line, plus its offset ("    0" with no body, as SIPp)."""
+    text = "".join(parts)
+    head_end = text.find("\r\n\r\n")
+    body = text[head_end + 4 :].encode(_ENC, _ERRORS) if head_end >= 0 else b""
+    for index, offset in lens:
+        parts[index] = f"{len(body) + offset:5d}" if body else "    0"
+    return "".join(parts)
 
 
 def _nothing(c: KeywordContext) -> str:
