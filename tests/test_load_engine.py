@@ -59,6 +59,8 @@ def test_two_workers_give_one_runs_numbers(uas: int, tmp_path: Path) -> None:
             "-trace_stat",
             "-stf",
             "stat.csv",
+            "-fd",
+            "1",
             "--report-json",
             "run.json",
             "--report-html",
@@ -80,10 +82,16 @@ def test_two_workers_give_one_runs_numbers(uas: int, tmp_path: Path) -> None:
     assert report["latencies"]["pdd"]["count"] == 201
     steps = {step["index"]: step for step in report["steps"]}
     assert steps[0]["sent"] == 201  # the INVITE, merged over both workers
-    rows = (tmp_path / "stat.csv").read_text().splitlines()
-    last = dict(zip(rows[0].split(";"), rows[-1].split(";"), strict=False))
-    assert last["SuccessfulCall(C)"] == "201"
-    assert last["OutgoingCall(C)"] == "201"
+    # -trace_stat: a merged row per dump (start, every -fd 1 s, end) as SIPp writes
+    # them; each success falls in exactly one period, and the totals only grow.
+    lines = (tmp_path / "stat.csv").read_text().splitlines()
+    rows = [dict(zip(lines[0].split(";"), line.split(";"), strict=False)) for line in lines[1:]]
+    assert len(rows) >= 3, lines  # ~2 s of calls: start, at least one periodic, end
+    assert sum(int(row["SuccessfulCall(P)"]) for row in rows) == 201
+    cumulative = [int(row["SuccessfulCall(C)"]) for row in rows]
+    assert cumulative == sorted(cumulative) and cumulative[0] == 0
+    assert rows[-1]["SuccessfulCall(C)"] == "201"
+    assert rows[-1]["OutgoingCall(C)"] == "201"
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["cumulative"]["successful_calls"] == 201
     assert "<svg" in (tmp_path / "run.html").read_text()

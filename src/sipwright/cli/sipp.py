@@ -134,6 +134,8 @@ async def _run_chain(
                 engine.metrics_start = load.worker_start
                 if pipe is not None:
                     engine.on_sample = pipe.on_sample
+                    if load.worker_stat:
+                        engine.stat_sink = pipe.stat_sink()
                 elif observer is not None:
                     rate = settings.rate
                     observer.start(target_rate=rate.rate / rate.period, total_calls=rate.max_calls)

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sipwright.cli.sipp_options import SippOptions, SippUsageError
+from sipwright.cli.sipp_stat_rows import StatRow
 from sipwright.load.metrics import RunMetrics
+from sipwright.report.sipp_stats import Snapshot
 from sipwright.scenario.sippxml.engine import SippEngine
 from sipwright.scenario.sippxml.engine_settings import EngineSettings
 
@@ -47,6 +49,7 @@ class LoadOptions:
     worker: tuple[int, int] | None = None  # (index, count) inside a worker process
     worker_start: float | None = None
     worker_fd: int | None = None
+    worker_stat: bool = False  # send -trace_stat dumps to the coordinator
 
     @property
     def reports(self) -> bool:
@@ -76,6 +79,7 @@ def load_options(options: SippOptions) -> LoadOptions:
         worker=worker,
         worker_start=options.number("-worker-start"),
         worker_fd=options.integer("-worker-fd"),
+        worker_stat=options.flag("-worker-stat"),
     )
 
 
@@ -170,6 +174,9 @@ class WorkerPipe:
         self.send(message)
         self._seconds_from = max(0, metrics.last_second - 1)
 
+    def stat_sink(self) -> PipeStatSink:
+        return PipeStatSink(self)
+
     def send(self, message: Mapping[str, Any]) -> None:
         # A gone coordinator (closed pipe) has nobody to report to.
         with contextlib.suppress(OSError, ValueError):
@@ -178,6 +185,20 @@ class WorkerPipe:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._file.close()
+
+
+class PipeStatSink:
+    """A worker engine's -trace_stat dumps, sent to the coordinator to merge; closing
+    says that no more will come (the pipe itself stays open)."""
+
+    def __init__(self, pipe: WorkerPipe) -> None:
+        self.pipe = pipe
+
+    def write(self, snapshot: Snapshot, now_wall: datetime, now_mono: float) -> None:
+        self.pipe.send(StatRow(snapshot, now_wall, now_mono).to_message())
+
+    def close(self) -> None:
+        self.pipe.send({"stat_end": True})
 
 
 def run_info(

@@ -79,8 +79,9 @@ OPTIONS: dict[str, Kind] = {
     # sipwright's load engine: worker processes, live display, reports, Prometheus.
     "-workers": "int", "-report-json": "str", "-report-html": "str",
     "-prometheus-port": "int", "-live": "flag", "-no-live": "flag",
-    # internal: how the coordinator starts a worker (index/count, shared start, pipe fd)
-    "-worker": "str", "-worker-start": "float", "-worker-fd": "int",
+    # internal: how the coordinator starts a worker (index/count, shared start, pipe fd,
+    # -trace_stat dumps into the pipe)
+    "-worker": "str", "-worker-start": "float", "-worker-fd": "int", "-worker-stat": "flag",
 }  # fmt: skip
 
 # SIPp's -t values (u1 one UDP socket, un one per call, ui one per IP, t1/tn TCP,

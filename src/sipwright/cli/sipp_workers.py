@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sipwright.cli.sipp_load import LoadObserver, LoadOptions, run_info
+from sipwright.cli.sipp_stat_rows import StatRow, StatRows
 from sipwright.load.metrics import RunMetrics
 from sipwright.report.sipp_files import TraceStatWriter, write_stats_json
 from sipwright.report.sipp_stats import Snapshot
@@ -99,11 +100,15 @@ async def run_workers(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, interrupt)
+    # -trace_stat: the workers dump into their pipes, the rows are merged here.
+    rows = StatRows(settings.stat_file, load.workers) if settings.stat_file else None
     try:
         for index in range(load.workers):
             read_fd, write_fd = os.pipe()
             args = [*worker_argv(argv), "--worker", f"{index}/{load.workers}"]
             args += ["--worker-start", repr(start), "--worker-fd", str(write_fd)]
+            if rows is not None:
+                args.append("--worker-stat")
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "sipwright", "sipp", *args,
                 pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL,
@@ -112,7 +117,7 @@ async def run_workers(
             os.close(write_fd)
             worker = _Worker(index, process)
             workers.append(worker)
-            readers.append(asyncio.ensure_future(_read(worker, read_fd)))
+            readers.append(asyncio.ensure_future(_read(worker, read_fd, rows)))
         # A server's calls are spread by the kernel, not by us: -m counts over all
         # workers, and the coordinator stops them when the total is reached.
         limit = settings.rate.max_calls if server else None
@@ -136,7 +141,7 @@ async def run_workers(
     now = time.monotonic()
     if snapshots:
         total = Snapshot.merged(snapshots)
-        _write_sipp_files(total, settings)
+        _write_sipp_files(total, settings, rows)
         calls = total.cumulative
         processed = calls.successful_calls + calls.failed_calls
         print(
@@ -157,8 +162,9 @@ async def run_workers(
     return code
 
 
-async def _read(worker: _Worker, fd: int) -> None:
-    """Take the worker's JSON lines as they come (the last metrics win)."""
+async def _read(worker: _Worker, fd: int, rows: StatRows | None) -> None:
+    """Take the worker's JSON lines as they come (the last metrics win; -trace_stat
+    rows are merged as soon as every worker has sent its own)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 26)
     pipe = os.fdopen(fd, "rb")
@@ -167,6 +173,14 @@ async def _read(worker: _Worker, fd: int) -> None:
         while line := await reader.readline():
             try:
                 message = json.loads(line)
+                if "stat_row" in message or "stat_end" in message:
+                    if rows is not None:
+                        if "stat_end" in message:
+                            rows.finished(worker.index)
+                        else:
+                            rows.add(worker.index, StatRow.from_message(message))
+                        rows.flush()
+                    continue
                 worker.metrics = RunMetrics.from_update(message["metrics"], worker.metrics)
                 worker.version += 1
                 if "snapshot" in message:
@@ -236,9 +250,11 @@ def _exit_code(codes: list[int]) -> int:
     return 0
 
 
-def _write_sipp_files(total: Snapshot, settings: EngineSettings) -> None:
+def _write_sipp_files(total: Snapshot, settings: EngineSettings, rows: StatRows | None) -> None:
     now_wall, now = datetime.now(), time.monotonic()
-    if settings.stat_file is not None:
+    if rows is not None and rows.written:
+        rows.close()  # the last rows, down to every worker's final dump
+    elif settings.stat_file is not None:  # (no worker dumped: at least the totals)
         writer = TraceStatWriter.for_snapshot(settings.stat_file, total)
         writer.write(total, now_wall, now)
         writer.close()

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal, Self
+from typing import IO, Any, Literal, Protocol, Self
 
 from sipwright.report.sipp_stats import (
     Event,
@@ -49,6 +49,16 @@ from sipwright.report.sipp_stats import (
     Snapshot,
     rtd_name,
 )
+
+
+class StatSink(Protocol):
+    """Where an engine's -trace_stat dumps go (at the start, every -fd, at the end):
+    a :class:`TraceStatWriter`, or a worker's pipe to its coordinator."""
+
+    def write(self, snapshot: Snapshot, now_wall: datetime, now_mono: float) -> None: ...
+
+    def close(self) -> None: ...
+
 
 SCHEMA = "sipwright.sipp-stats/1"
 # What SIPp 3.6.1 writes for the deviation of a single call length (NaN cast to int64).

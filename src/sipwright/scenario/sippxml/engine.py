@@ -29,6 +29,7 @@ from sipwright.net.transport_layer import TransportLayer
 from sipwright.report.sipp_files import (
     ErrorLog,
     MessageLog,
+    StatSink,
     TraceStatWriter,
     write_stats_json,
 )
@@ -144,7 +145,9 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
         self.stats: Snapshot
         self.run_context: RunContext
         self.scheduler: CallScheduler | None = None
-        self._stat_writer: TraceStatWriter | None = None
+        self._stat_writer: StatSink | None = None
+        # A worker's dumps go to its coordinator, which writes the merged -trace_stat.
+        self.stat_sink: StatSink | None = None
         self._message_log: MessageLog | None = None
         self._error_log: ErrorLog | None = None
         self._rtt_out: IO[str] | None = None
@@ -208,6 +211,9 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
         )
         if settings.stat_file is not None:
             self._stat_writer = TraceStatWriter.for_snapshot(settings.stat_file, self.stats)
+        elif self.stat_sink is not None:
+            self._stat_writer = self.stat_sink
+        if self._stat_writer is not None:
             self._stat_writer.write(self.stats, now_wall, now)
         if settings.message_file is not None:
             self._message_log = MessageLog(settings.message_file)
