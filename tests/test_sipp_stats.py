@@ -10,6 +10,7 @@ depend on SIPp's clock, within a tolerance), -trace_err, -trace_msg byte for byt
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Literal
 
 import pytest
 
+from sipwright.cli.sipp_stat_rows import StatRow, StatRows
 from sipwright.report.sipp_files import (
     SIPP_NAN_DURATION,
     ErrorLog,
@@ -695,3 +697,40 @@ def test_call_run_files_match_sipp(call_run: Run, side: str, tmp_path: Path) -> 
                 s.message(step.index)
     screen = (call_run.tmp / f"{side}_screen.log").read_text()
     compare_screen(screen, s, steps, call_limit=3, rate=5 if side == "uac" else 10)
+
+
+def test_worker_rows_merge_per_dump_and_a_finished_worker_counts_quietly(
+    tmp_path: Path,
+) -> None:
+    """Two workers dump at start and every period; the second ends after its first
+    period.  Row n merges both workers' row n; later rows carry the finished worker's
+    totals with an empty period, so every call is in exactly one period."""
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    rows = StatRows(tmp_path / "stat.csv", 2)
+
+    def dump(snapshot: Snapshot, second: int) -> StatRow:
+        row = StatRow(copy.deepcopy(snapshot), start + timedelta(seconds=second), second)
+        snapshot.reset_period(row.wall, row.mono)
+        return row
+
+    workers = [Snapshot(start_wall=start, start_mono=0.0) for _ in range(2)]
+    for index, snapshot in enumerate(workers):
+        rows.add(index, dump(snapshot, 0))
+    rows.flush()
+    for second, counts in ((1, (3, 2)), (2, (4, 0)), (3, (1, 0))):
+        for index, snapshot in enumerate(workers):
+            if second > 1 and index == 1:
+                continue  # worker 1 ended with its dump at second 1
+            for _ in range(counts[index]):
+                snapshot.call_created(outgoing=True)
+                snapshot.call_succeeded(length_ms=10.0)
+            rows.add(index, dump(snapshot, second))
+        if second == 1:
+            rows.finished(1)
+        rows.flush()
+    assert rows.written == 4  # nothing waits for the finished worker
+    rows.close()
+    lines = (tmp_path / "stat.csv").read_text().splitlines()
+    table = [dict(zip(lines[0].split(";"), line.split(";"), strict=False)) for line in lines[1:]]
+    assert [row["SuccessfulCall(P)"] for row in table] == ["0", "5", "4", "1"]
+    assert [row["SuccessfulCall(C)"] for row in table] == ["0", "5", "9", "10"]

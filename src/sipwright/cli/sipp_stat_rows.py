@@ -53,12 +53,22 @@ class StatRow:
 
 @dataclass(slots=True)
 class WorkerRows:
-    rows: list[StatRow] = field(default_factory=list)
-    finished: bool = False  # its final message has come: no more rows
+    """One worker's rows not yet written (by row number), and its last row."""
+
+    pending: dict[int, StatRow] = field(default_factory=dict)
+    received: int = 0
+    last: StatRow | None = None
+    finished: bool = False  # no more rows will come
+
+    def add(self, row: StatRow) -> None:
+        self.pending[self.received] = row
+        self.received += 1
+        self.last = row
 
 
 class StatRows:
-    """Merges the workers' rows into the -trace_stat file, in order."""
+    """Merges the workers' rows into the -trace_stat file, in order; a row is dropped
+    once written, so a long run keeps no history here."""
 
     def __init__(self, path: Path, workers: int) -> None:
         self.path = path
@@ -67,7 +77,7 @@ class StatRows:
         self._writer: TraceStatWriter | None = None
 
     def add(self, worker: int, row: StatRow) -> None:
-        self.workers[worker].rows.append(row)
+        self.workers[worker].add(row)
 
     def finished(self, worker: int) -> None:
         self.workers[worker].finished = True
@@ -76,18 +86,19 @@ class StatRows:
         """Write every row all workers have sent (``final``: every row any has sent,
         the run being over)."""
         while True:
-            parts: list[StatRow] = []
-            fresh = False
-            for worker in self.workers:
-                if self.written < len(worker.rows):
-                    parts.append(worker.rows[self.written])
-                    fresh = True
-                elif (worker.finished or final) and worker.rows:
-                    parts.append(worker.rows[-1].quiet())
-                elif not final:
-                    return  # this one has not dumped row n yet
-            if not fresh:
+            number = self.written
+            ready = [
+                number in worker.pending or worker.finished or final for worker in self.workers
+            ]
+            if not all(ready) or not any(number in w.pending for w in self.workers):
                 return
+            parts: list[StatRow] = []
+            for worker in self.workers:
+                row = worker.pending.pop(number, None)
+                if row is not None:
+                    parts.append(row)
+                elif worker.last is not None:  # finished earlier: no calls since
+                    parts.append(worker.last.quiet())
             self._write(parts)
 
     def _write(self, parts: list[StatRow]) -> None:

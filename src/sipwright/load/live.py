@@ -15,6 +15,10 @@ import math
 from types import TracebackType
 from typing import Self
 
+# The display asks for percentiles from its first update on, and they are computed
+# with numpy (load/histograms.py imports it lazily): load it with the display rather
+# than in the middle of a run, where its ~15 MB would look like memory of the calls.
+import numpy  # noqa: F401
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
