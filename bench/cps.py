@@ -162,10 +162,12 @@ def run_pair(pair: Pair, settings: Settings, workdir: Path) -> PairResult:
             f"  start-up (-m 1): UAC {startup.client_cpu_s:.3f} CPU s, "
             f"UAS {startup.uas_cpu_s:.3f} CPU s, {startup.wall_s:.2f} s"
         )
-        # The RSS at start: one call held until well after start-up (workers start late,
-        # and the once-a-second statistics load code of their own).
+        # The RSS at start: one call per worker held until well after start-up (workers
+        # start late, and the once-a-second statistics load code of their own).  With a
+        # single call, -m's share of the other workers is 0: they would exit at once and
+        # their interpreters would count as memory of the calls.
         held = startup.wall_s + settings.baseline_s
-        result.baseline = once(1000, 1, round(held * 1000) + 1000, held)
+        result.baseline = once(1000, pair.workers or 1, round(held * 1000) + 1000, held)
         print(HEADER)
         for rate in settings.rates:
             run = once(rate, max(1, round(rate * settings.duration)), 0)
