@@ -210,12 +210,12 @@ async def _watch(
         if versions != seen:  # merge only what changed, and only the seconds shown
             seen = versions
             merged = _merged_metrics(workers, None, recent=LIVE_SECONDS)
-            if ticks % 8 == 0:
-                # Every HdrHistogram is in a reference cycle with its encoder, so the
-                # ~100 KB of counters of each one decoded and dropped here (several a
-                # second) wait for a full collection, which on its own comes rarely:
-                # without this the coordinator grows by tens of MB in a run.
-                gc.collect()
+        if ticks % 8 == 0:
+            # Every HdrHistogram is in a reference cycle with its encoder, so the ~100 KB
+            # of counters of each one decoded and dropped here (several a second) wait
+            # for a full collection, which on its own comes rarely: without this the
+            # coordinator grows by tens of MB in a run.
+            gc.collect()
         if merged is None:
             continue
         observer.update(merged, time.monotonic(), target_rate=rate)

@@ -43,8 +43,6 @@ def av_available() -> bool:
 class _AvCodec:
     """A PyAV encoder/decoder pair at ``rate`` Hz, fed and read at 8 kHz."""
 
-    silence = -1  # not a G.711 code word: there is no constant silent octet
-
     def __init__(
         self,
         name: str,

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from sipwright.media.av_codecs import AV_MISSING, G722Codec, OpusCodec, av_available
 from sipwright.media.errors import MediaError
-from sipwright.media.g711 import CODECS_BY_NAME
+from sipwright.media.g711 import CODECS_BY_NAME, G711Codec
 
 __all__ = ["SUPPORTED", "AudioCodec", "codec_problem", "make_codec"]
 
@@ -42,6 +42,10 @@ class AudioCodec(Protocol):
     def encode(self, samples: npt.ArrayLike) -> bytes: ...
 
     def decode(self, data: bytes) -> Samples: ...
+
+    def transcode(self, data: bytes, source: G711Codec) -> bytes:
+        """``data`` coded by ``source`` (a capture's G.711), coded for this codec."""
+        ...
 
 
 def codec_problem(name: str) -> str | None:

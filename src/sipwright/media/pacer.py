@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import math
 import time
 import weakref
 from collections.abc import Callable
+
+from sipwright.net.loop import call_at_monotonic
 
 __all__ = ["EARLY", "Pacer", "PacerJob", "pacer_for"]
 
@@ -75,11 +76,7 @@ class Pacer:
         if self._timer is not None:
             self._timer.cancel()
         self._armed_at = first
-        # Whole milliseconds, rounded up: libuv (uvloop) truncates a timer to whole
-        # milliseconds, and a wake-up before anything is due would just re-arm for the
-        # same instant again and again, spinning the CPU until the deadline.
-        delay = math.ceil(max(0.0, first - EARLY - time.monotonic()) * 1000) / 1000
-        self._timer = self._loop.call_later(delay, self._fire)
+        self._timer = call_at_monotonic(self._loop, first - EARLY, self._fire)
 
     def _fire(self) -> None:
         self._timer = None

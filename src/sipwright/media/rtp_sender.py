@@ -95,9 +95,7 @@ class RtpSender:
         header = pack_header(payload_type, marker, self.sequence, timestamp & 0xFFFFFFFF, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.link.transmit(header + payload)
-        counters = self.counters
-        counters.packets += 1
-        counters.octets += len(payload)
+        self.counters.sent(len(payload))
 
     def start(self) -> None:
         """Start sending the source (the session has its parameters)."""
@@ -180,9 +178,7 @@ class RtpSender:
         recorded = CODECS_BY_PT.get(payload_type)
         codec = params.codec
         if recorded is not None:  # captured G.711: sent as is, or in the call's codec
-            if recorded is not codec:
-                samples = recorded.decode(payload)
-                payload, payload_type = codec.encode(samples), codec.payload_type
+            payload, payload_type = codec.transcode(payload, recorded), codec.payload_type
             if self.record_sent is not None:
                 self.record_sent(recorded.decode(packet.payload))
         # The capture's timestamps count 8 kHz samples; the call's clock may be faster.

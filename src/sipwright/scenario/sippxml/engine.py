@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import math
 import os
 import random
 import signal
@@ -25,6 +24,7 @@ from typing import IO
 from sipwright.load.metrics import RunMetrics
 from sipwright.load.scheduler import CallScheduler
 from sipwright.net.address import Destination, Flow
+from sipwright.net.loop import call_at_monotonic
 from sipwright.net.transport_layer import TransportLayer
 from sipwright.report.sipp_files import (
     ErrorLog,
@@ -319,17 +319,8 @@ class SippEngine(EngineControl, EngineWork, EngineNetwork):
                 return
             handle.cancel()
         assert self._loop is not None
-        # (uvloop's timer handles have no when(): the time is kept here.)  The delay is
-        # rounded up to whole milliseconds: uvloop counts whole milliseconds on a clock
-        # that lags time.monotonic, and rounded to nearest, a delay under half a
-        # millisecond became "now", so _tick ran again at once, found nothing due and
-        # spun until the deadline (in some runs 35,000-66,000 ticks for 8,000 calls
-        # instead of ~10,000, up to 20 % more CPU).  A timer now fires at most a
-        # millisecond late, as SIPp's millisecond scheduler does.
-        delay = when - _clock()
-        self._handle = self._loop.call_later(
-            math.ceil(delay * 1000) / 1000 if delay > 0 else 0, self._tick
-        )
+        # (uvloop's timer handles have no when(): the time is kept here.)
+        self._handle = call_at_monotonic(self._loop, when, self._tick)
         self._handle_when = when
 
     def _poke(self) -> None:
